@@ -1,0 +1,261 @@
+// The configuration contract: one YAML file, validated here at start-up.
+// Every key has a default so that a config only says what differs from the embedded default.
+import { z } from 'zod';
+
+export const ENTITIES = [
+  'customers',
+  'orders',
+  'subscriptions',
+  'activity',
+  'email_events',
+  'surveys',
+  'tickets',
+  'invoices',
+] as const;
+export type Entity = (typeof ENTITIES)[number];
+
+/** Canonical columns of each entity (spec: "Inputs: the data contract"). Required ones first. */
+export const ENTITY_COLUMNS: Record<Entity, { required: readonly string[]; optional: readonly string[] }> = {
+  customers: {
+    required: ['customer_id'],
+    optional: [
+      'email',
+      'first_name',
+      'last_name',
+      'country',
+      'segment',
+      'signup_at',
+      'marketing_consent',
+      'consent_at',
+      'cancelled_at',
+    ],
+  },
+  orders: { required: ['order_id', 'customer_id', 'ordered_at', 'amount'], optional: ['status', 'currency'] },
+  subscriptions: {
+    required: ['subscription_id', 'customer_id', 'started_at'],
+    optional: ['ended_at', 'mrr', 'plan'],
+  },
+  activity: { required: ['customer_id', 'occurred_at'], optional: ['event_type', 'quantity'] },
+  email_events: {
+    required: ['occurred_at', 'event_type'],
+    optional: ['customer_id', 'email', 'campaign_id'],
+  },
+  surveys: {
+    required: ['customer_id', 'responded_at', 'survey_type', 'score'],
+    optional: ['response_id', 'comment'],
+  },
+  tickets: {
+    required: ['ticket_id', 'customer_id', 'opened_at'],
+    optional: ['resolved_at', 'category', 'is_complaint'],
+  },
+  invoices: {
+    required: ['invoice_id', 'customer_id', 'issued_at', 'due_at'],
+    optional: ['paid_at', 'amount'],
+  },
+};
+
+/** A canonical column comes from a source column, a source column parsed with a strptime format, or a SQL expression. */
+const columnMapping = z.union([
+  z.string().min(1),
+  z.strictObject({ column: z.string().min(1), format: z.string().min(1) }),
+  z.strictObject({ expr: z.string().min(1) }),
+]);
+export type ColumnMapping = z.infer<typeof columnMapping>;
+
+const csvOptions = z.strictObject({
+  delimiter: z.string().min(1).max(4).optional().describe('auto-detected when absent'),
+  header: z.boolean().default(true),
+  quote: z.string().max(1).default('"'),
+  escape: z.string().max(1).default('"'),
+  skip: z.int().min(0).default(0),
+  null_strings: z.array(z.string()).default(['']),
+  /** Column names to use when the file has no header. */
+  names: z.array(z.string()).optional(),
+  encoding: z.enum(['utf-8', 'utf-16', 'latin-1']).default('utf-8'),
+});
+export type CsvOptions = z.infer<typeof csvOptions>;
+
+const fileFormat = z.enum(['csv', 'parquet', 'ndjson']);
+export type FileFormat = z.infer<typeof fileFormat>;
+
+/** What every source kind shares: how the landed rows map to the canonical entity. */
+const mappingFields = {
+  columns: z.record(z.string(), columnMapping).default({}),
+  /** A SQL boolean expression over the source columns; rows where it is false are left out (not quarantined). */
+  where: z.string().min(1).optional(),
+};
+
+const localSource = z.strictObject({
+  type: z.literal('local'),
+  /** A file path or glob, relative to the config file's folder. */
+  path: z.string().min(1),
+  format: fileFormat.default('csv'),
+  csv: csvOptions.prefault({}),
+  ...mappingFields,
+});
+
+const s3Source = z.strictObject({
+  type: z.literal('s3'),
+  bucket: z.string().min(1),
+  prefix: z.string().default(''),
+  /** A glob matched against the key below the prefix, e.g. `orders/*.csv.gz`. */
+  glob: z.string().default('**'),
+  region: z.string().default('us-east-1'),
+  endpoint: z.string().url().optional(),
+  force_path_style: z.boolean().default(false),
+  format: fileFormat.default('csv'),
+  csv: csvOptions.prefault({}),
+  ...mappingFields,
+});
+
+const warehouseSource = z.strictObject({
+  type: z.literal('warehouse'),
+  dialect: z.enum(['postgres', 'mysql']),
+  /** A connection URL, normally `${ENV_VAR}`. */
+  connection: z.string().min(1),
+  schema: z.string().optional(),
+  table: z.string().min(1).optional(),
+  query: z.string().min(1).optional(),
+  /** Column that grows with every new or changed row (updated_at, id): enables incremental extraction. */
+  cursor_column: z.string().optional(),
+  /** How far behind the last cursor value to re-read, for rows committed late (e.g. "2 hours", or a number for id cursors). */
+  overlap: z.union([z.string(), z.number()]).optional(),
+  /** The entity key used to deduplicate re-read rows (defaults to the entity's id column). */
+  key: z.array(z.string()).optional(),
+  batch_size: z.int().min(100).default(50_000),
+  ...mappingFields,
+});
+
+export const sourceSchema = z.discriminatedUnion('type', [localSource, s3Source, warehouseSource]);
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type LocalSourceConfig = z.infer<typeof localSource>;
+export type S3SourceConfig = z.infer<typeof s3Source>;
+export type WarehouseSourceConfig = z.infer<typeof warehouseSource>;
+
+const localOutput = z.strictObject({
+  type: z.literal('local'),
+  /** Output folder, relative to the config file's folder. */
+  path: z.string().min(1).default('out'),
+});
+const s3Output = z.strictObject({
+  type: z.literal('s3'),
+  bucket: z.string().min(1),
+  prefix: z.string().default(''),
+  region: z.string().default('us-east-1'),
+  endpoint: z.string().url().optional(),
+  force_path_style: z.boolean().default(false),
+  /** Local folder for the catalog file and staging (the catalog reads the local copy of current/). */
+  local_path: z.string().default('out'),
+});
+export const outputSchema = z.discriminatedUnion('type', [localOutput, s3Output]);
+export type OutputConfig = z.infer<typeof outputSchema>;
+
+const healthWeights = z.strictObject({
+  INACTIVE: z.number().min(0).default(35),
+  ACTIVITY_DROP: z.number().min(0).default(20),
+  SPEND_DROP: z.number().min(0).default(15),
+  EMAIL_DISENGAGED: z.number().min(0).default(10),
+  COMPLAINTS_UP: z.number().min(0).default(10),
+  LATE_PAYMENT: z.number().min(0).default(10),
+  NPS_DETRACTOR: z.number().min(0).default(10),
+  NPS_DROP: z.number().min(0).default(10),
+  LOW_CSAT: z.number().min(0).default(10),
+  LOW_P_ALIVE: z.number().min(0).default(20),
+});
+
+const health = z.strictObject({
+  recent_days: z.int().min(1).default(90),
+  baseline_days: z.int().min(1).default(180),
+  inactive_min_days: z.int().min(1).default(30),
+  inactive_gap_multiple: z.number().positive().default(3),
+  lost_after_days: z.int().min(1).default(365),
+  /** A recent per-day rate below this share of the baseline rate is a drop. */
+  drop_ratio: z.number().positive().max(1).default(0.5),
+  /** EMAIL_DISENGAGED when none of the last N emails sent was opened. */
+  email_no_open_last_n: z.int().min(1).default(5),
+  complaints_min_recent: z.int().min(1).default(2),
+  late_payment_min_days: z.int().min(0).default(7),
+  nps_drop_points: z.number().positive().default(3),
+  low_csat_max: z.number().default(2),
+  low_p_alive: z.number().min(0).max(1).default(0.3),
+  at_risk_score: z.number().min(0).max(100).default(30),
+  silent_churn_score: z.number().min(0).max(100).default(60),
+  weights: healthWeights.prefault({}),
+  /** Unit of recency and T for the BG/NBD model. */
+  model_time_unit: z.enum(['days', 'weeks']).default('weeks'),
+  /** Minimum number of repeat buyers to fit the BG/NBD model. */
+  model_min_repeat_buyers: z.int().min(1).default(20),
+});
+
+const audience = z.strictObject({
+  include_churned: z.boolean().default(false),
+  suppression_days: z.int().min(0).default(30),
+  control_share: z.number().min(0).max(0.9).default(0.1),
+  /** Salt of the hash that assigns the control group; change it to draw a new holdout. */
+  holdout_salt: z.string().default('churn-pipeline'),
+  /** Offer tiers by lifetime revenue quantile of the audience. */
+  offer_tiers: z.array(z.string()).min(1).default(['premium', 'standard', 'basic']),
+});
+
+const quality = z.strictObject({
+  /** The run fails when the quarantined share of an entity exceeds this. */
+  max_quarantine_share: z.number().min(0).max(1).default(0.01),
+});
+
+const schedule = z.strictObject({
+  cron: z.string().default('0 3 * * *'),
+  time_zone: z.string().optional(),
+  catch_up: z.enum(['latest', 'all']).default('latest'),
+});
+
+const notifications = z.strictObject({
+  webhook_url: z.string().optional(),
+  on_success: z.boolean().default(false),
+});
+
+const ianaZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an IANA time zone name such as "UTC" or "Europe/Berlin"' },
+);
+
+export const configSchema = z.strictObject({
+  business_time_zone: ianaZone.default('UTC'),
+  period_grain: z.enum(['day', 'week', 'month', 'quarter']).default('month'),
+  /** Fixed as-of date (YYYY-MM-DD); default: yesterday in the business time zone. */
+  as_of: z.iso.date().optional(),
+  sources: z.partialRecord(z.enum(ENTITIES), sourceSchema).default({}),
+  /** Which entities make a customer active in a period. */
+  active_when: z
+    .array(z.enum(['orders', 'activity', 'subscriptions']))
+    .min(1)
+    .default(['orders', 'activity', 'subscriptions']),
+  cohort_by: z.enum(['first_active', 'signup']).default('first_active'),
+  /** Customer attributes that split cohort_retention, churn_summary and survey_trends (an `all` row is always there). */
+  segment_by: z.array(z.enum(['segment', 'country'])).default(['segment']),
+  csat_scale: z.union([z.literal(5), z.literal(10)]).default(5),
+  health: health.prefault({}),
+  audience: audience.prefault({}),
+  quality: quality.prefault({}),
+  output: outputSchema.default({ type: 'local', path: 'out' }),
+  /** Folder for the run ledger, lock, landed files and incremental state, relative to the config file. */
+  state_dir: z.string().default('.churn'),
+  schedule: schedule.prefault({}),
+  notifications: notifications.prefault({}),
+  duckdb: z
+    .strictObject({
+      memory_limit: z.string().default('4GB'),
+      threads: z.int().min(1).optional(),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type HealthConfig = Config['health'];
+export type AudienceConfig = Config['audience'];

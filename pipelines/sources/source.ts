@@ -1,0 +1,40 @@
+// The Source interface: where an entity's raw export comes from (a local folder, S3, a SQL warehouse).
+// A source only makes rows available as local files; DuckDB reads them in the landing stage.
+import type { CsvOptions, Entity, FileFormat } from '../../config/schema.js';
+import type { Logger } from '../log.js';
+
+export interface LandedFile {
+  /** Absolute local path DuckDB can read. */
+  path: string;
+  /** Where the rows came from, as a user would name it (`s3://bucket/key`, `orders.csv`, `postgres table public.orders`). */
+  origin: string;
+}
+
+export interface Landed {
+  files: LandedFile[];
+  format: FileFormat;
+  /** CSV reading options (csv format only). */
+  csv?: CsvOptions;
+}
+
+export interface SourceContext {
+  entity: Entity;
+  /** A persistent folder owned by this entity's source (kept between runs: incremental landing lives here). */
+  landingDir: string;
+  /** Folder that relative paths of the config resolve against. */
+  baseDir: string;
+  log: Logger;
+}
+
+export interface Source {
+  /** Makes the entity's complete current rows available as local files, fetching only what is new where it can. */
+  land(ctx: SourceContext): Promise<Landed>;
+  /** Checks reachability, permissions and the expected objects/columns; writes nothing. Throws SourceError. */
+  check(ctx: SourceContext): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** A source problem the user can fix: the message names the entity, the location and what to do. */
+export class SourceError extends Error {
+  override readonly name = 'SourceError';
+}
