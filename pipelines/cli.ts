@@ -1,0 +1,145 @@
+// The `churn` command line. Exit code 0 on success; otherwise one line saying what failed and what to do.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { createLogger, type Logger } from './log.js';
+import { runPipeline, validateAsOf } from './run.js';
+
+function parseIntArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+function parseDateArg(value: string): string {
+  try {
+    return validateAsOf(value);
+  } catch {
+    throw new InvalidArgumentError('expected a date as YYYY-MM-DD');
+  }
+}
+
+interface GlobalOptions {
+  config?: string;
+  logLevel?: string;
+}
+
+function setup(cmd: Command): { loaded: LoadedConfig; log: Logger } {
+  const opts = cmd.optsWithGlobals<GlobalOptions>();
+  const loaded = loadConfig(opts.config);
+  const log = createLogger({ level: opts.logLevel, secrets: loaded.secrets });
+  return { loaded, log };
+}
+
+const SAMPLE_DIR = 'data/sample';
+
+async function sampleData(dir: string, customers: number, seed: number, log: Logger): Promise<string> {
+  const { generateSample } = await import('./sample/generate.js');
+  const result = await generateSample({ dir, customers, seed }, log);
+  log.info({ dir: result.dir, customers: result.customers, rows: result.rows, ms: result.ms }, 'sample data written');
+  return result.asOf;
+}
+
+function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
+  const s = result.summary;
+  const pct = (v: unknown) => (v === null || v === undefined ? 'n/a' : `${Number(v).toFixed(1)}%`);
+  const lines = [
+    '',
+    `churn-pipeline: run ${result.runId} as of ${result.asOf} succeeded`,
+    `  customers:                  ${s.customers}`,
+    `  last complete period:       ${s.last_complete_period ?? 'n/a'}`,
+    `    churn rate:               ${pct(s.churn_rate_pct)}`,
+    `    NPS:                      ${s.nps === null || s.nps === undefined ? 'n/a' : Number(s.nps).toFixed(1)}`,
+    `  customers flagged:          ${s.customers_flagged} (at_risk or silent_churn)`,
+    `  reactivation audience:      ${s.audience_target} to e-mail, ${s.audience_control} held out as control`,
+    `  quarantined input rows:     ${s.quarantined_rows}`,
+  ];
+  if (s.recall !== undefined) {
+    lines.push(
+      `  detection vs ground truth:  recall ${Number(s.recall).toFixed(2)}, precision ${Number(s.precision).toFixed(2)}` +
+        (s.median_days_to_flag !== undefined ? `, median ${s.median_days_to_flag} days from decay start to first flag` : ''),
+    );
+  }
+  lines.push(
+    `  outputs:                    ${result.outputDir}/current/ (Parquet per table), ${result.outputDir}/current/reactivation_audience/*.csv`,
+    `  catalog:                    ${result.catalog ?? 'n/a'} (duckdb ${result.catalog ?? ''} -c "from churn_summary")`,
+    '',
+  );
+  process.stdout.write(lines.join('\n'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('churn')
+    .description('Nightly churn analytics: customer-period facts, cohorts, churn, NPS/CSAT, early warning, audience')
+    .option('-c, --config <file>', 'config file (YAML); default: the embedded sample config')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
+    .showHelpAfterError();
+
+  program
+    .command('run')
+    .description('run the pipeline for one as-of date and publish the tables')
+    .option('--as-of <date>', 'as-of date YYYY-MM-DD (default: yesterday in the business time zone)', parseDateArg)
+    .action(async (opts: { asOf?: string }, cmd: Command) => {
+      const { loaded, log } = setup(cmd);
+      const result = await runPipeline(loaded, { asOf: opts.asOf, log });
+      printSummary(result);
+    });
+
+  program
+    .command('validate')
+    .description('check the config and every input; builds all models in memory and writes nothing')
+    .option('--as-of <date>', 'as-of date YYYY-MM-DD', parseDateArg)
+    .action(async (opts: { asOf?: string }, cmd: Command) => {
+      const { loaded, log } = setup(cmd);
+      const result = await runPipeline(loaded, { asOf: opts.asOf, log, dryRun: true });
+      const q = result.manifest.quarantine;
+      const lines = Object.entries(q)
+        .filter(([, v]) => v.rows > 0)
+        .map(([entity, v]) => `  ${entity.padEnd(14)} ${String(v.rows).padStart(10)} rows, ${v.quarantined} quarantined`);
+      process.stdout.write(`config ${loaded.file} and its inputs are valid (as of ${result.asOf}):\n${lines.join('\n')}\n`);
+    });
+
+  program
+    .command('sample-data')
+    .description('write the deterministic synthetic sample dataset')
+    .option('--dir <dir>', 'output folder', SAMPLE_DIR)
+    .option('--customers <n>', 'number of customers', parseIntArg, 2000)
+    .option('--seed <n>', 'random seed', parseIntArg, 42)
+    .action(async (opts: { dir: string; customers: number; seed: number }, cmd: Command) => {
+      const log = createLogger({ level: cmd.optsWithGlobals<GlobalOptions>().logLevel });
+      await sampleData(resolve(opts.dir), opts.customers, opts.seed, log);
+      process.stdout.write(`sample data written to ${resolve(opts.dir)}\n`);
+    });
+
+  program
+    .command('demo', { hidden: true })
+    .description('`npm start`: generate the sample if missing, run it, print the summary')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<GlobalOptions>();
+      const log = createLogger({ level: opts.logLevel });
+      const meta = join(SAMPLE_DIR, 'meta.json');
+      if (!existsSync(meta)) await sampleData(resolve(SAMPLE_DIR), 2000, 42, log);
+      const asOf = (JSON.parse(readFileSync(meta, 'utf8')) as { as_of: string }).as_of;
+      const { loaded } = setup(cmd);
+      const result = await runPipeline(loaded, { asOf, log });
+      const { detectionQuality } = await import('./sample/quality.js');
+      Object.assign(result.summary, await detectionQuality(resolve(SAMPLE_DIR), result.outputDir, asOf));
+      printSummary(result);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  process.env.UV_THREADPOOL_SIZE ??= '16';
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const e = err as Error;
+    const known = e instanceof ConfigError || ['InputError', 'QualityError', 'SourceError', 'SinkError', 'ModelError', 'LockError'].includes(e.name);
+    process.stderr.write(`churn: ${known ? '' : 'unexpected error: '}${e.message}\n`);
+    if (!known && process.env.CHURN_DEBUG) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = known && e.name === 'ConfigError' ? 2 : 1;
+  }
+}

@@ -1,0 +1,32 @@
+-- Row checks used by the staging models. A staging model gives every raw row a `rejection`
+-- (null when the row is good): the first problem found, as {column, reason, value}.
+-- Rejected rows go to the quarantine table instead of the staging table.
+
+create or replace macro rejection(column_name, reason, value) as
+    case
+        when reason is not null
+            then {'column': column_name, 'reason': reason, 'value': quarantine_value(value)}
+    end;
+
+create or replace macro missing_problem(value) as
+    case when value is null then 'missing required value' end;
+
+-- Unparseable, before 1970, or after the moment the run started.
+create or replace macro timestamp_problem(ts, raw, run_started_at) as
+    case
+        when clean_text(raw) is not null and ts is null then 'unparseable timestamp'
+        when ts < timestamptz '1970-01-01 00:00:00+00' then 'timestamp before 1970'
+        when ts > run_started_at then 'timestamp after the run started'
+    end;
+
+create or replace macro number_problem(n, raw) as
+    case when clean_text(raw) is not null and n is null then 'not a number' end;
+
+create or replace macro bool_problem(b, raw) as
+    case when clean_text(raw) is not null and b is null then 'not a boolean (true/false, yes/no, 1/0)' end;
+
+create or replace macro accepted_problem(value, accepted) as
+    case
+        when value is not null and not list_contains(accepted, value)
+            then 'not one of ' || array_to_string(accepted, ', ')
+    end;

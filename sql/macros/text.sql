@@ -1,0 +1,28 @@
+-- Text helpers for typing raw exports.
+
+-- Empty or whitespace-only text is missing.
+create or replace macro clean_text(value) as nullif(trim(value), '');
+
+-- Booleans as exports write them: true/false, yes/no, y/n, 1/0, t/f.
+create or replace macro parse_bool(value) as
+    case lower(trim(value))
+        when 'true' then true when 't' then true when 'yes' then true when 'y' then true when '1' then true
+        when 'false' then false when 'f' then false when 'no' then false when 'n' then false when '0' then false
+    end;
+
+-- An e-mail address normalised for matching and deduplication: trimmed and lower-cased.
+create or replace macro normalise_email(value) as nullif(lower(trim(value)), '');
+
+-- A deliberately simple validity check: one @, a dot in the domain, no whitespace.
+create or replace macro is_valid_email(value) as
+    coalesce(regexp_full_match(value, '[^@\s]+@[^@\s]+\.[^@\s]+'), false);
+
+-- Money and scores: exact decimals; a decimal comma is accepted when there is no decimal point.
+create or replace macro parse_decimal(value) as
+    try_cast(
+        case when contains(trim(value), ',') and not contains(trim(value), '.')
+            then replace(trim(value), ',', '.') else trim(value) end
+        as decimal(18, 2));
+
+-- A truncated copy of an offending raw value, for the quarantine table.
+create or replace macro quarantine_value(value) as left(value, 200);
