@@ -1,0 +1,78 @@
+// Builds the real models on small hand-written exports: real landing, real DuckDB, real SQL.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema, ENTITIES, type Config, type Entity } from '../../config/schema.js';
+import { Db } from '../../pipelines/duckdb.js';
+import { silentLogger } from '../../pipelines/log.js';
+import { landEntity } from '../../pipelines/stages/land.js';
+import { LocalSource } from '../../pipelines/sources/local.js';
+import { codeModels } from '../../transforms/models/index.js';
+import { createRunParams } from '../../transforms/params.js';
+import { type AnyModel, dependencies, loadSqlModels, runMacros, runModels } from '../../transforms/runner.js';
+
+export interface FixtureOptions {
+  asOf: string;
+  /** CSV text per entity (header row with canonical names). */
+  csv: Partial<Record<Entity, string>>;
+  /** Config overrides (merged into the defaults). */
+  config?: Record<string, unknown>;
+  /** Build only these models and what they need (default: all). */
+  only?: string[];
+  now?: Date;
+}
+
+export function fixtureConfig(overrides: Record<string, unknown> = {}): Config {
+  return configSchema.parse({ business_time_zone: 'UTC', ...overrides });
+}
+
+/** Lands the CSVs and builds the models; returns the open database (close it). */
+export async function buildFixture(options: FixtureOptions): Promise<Db> {
+  const dir = mkdtempSync(join(tmpdir(), 'churn-fixture-'));
+  const sources: Record<string, unknown> = {};
+  for (const [entity, text] of Object.entries(options.csv)) {
+    writeFileSync(join(dir, `${entity}.csv`), text);
+    sources[entity] = { type: 'local', path: `${entity}.csv` };
+  }
+  const config = fixtureConfig({ ...options.config, sources });
+  const db = await Db.open({ timeZone: config.business_time_zone });
+  const log = silentLogger();
+  const configured = ENTITIES.filter((e) => config.sources[e]);
+  await createRunParams(db, config, {
+    asOf: options.asOf,
+    runStartedAt: options.now ?? new Date('2030-01-01T00:00:00Z'),
+    configuredEntities: configured,
+  });
+  await runMacros(db);
+  await db.run(
+    `create table audience_history as select null::date as as_of, null::varchar as customer_id, null::varchar as email limit 0`,
+  );
+  for (const entity of ENTITIES) {
+    const spec = config.sources[entity];
+    if (spec?.type === 'local') {
+      const landed = await new LocalSource(spec).land({ entity, landingDir: dir, baseDir: dir, log });
+      await landEntity(db, entity, spec, landed, log);
+    } else {
+      await landEntity(db, entity, undefined, undefined, log);
+    }
+  }
+  let models: AnyModel[] = [...loadSqlModels(), ...codeModels];
+  if (options.only) models = withDependencies(models, options.only);
+  await runModels({ db, config, log, asOf: options.asOf, notes: [] }, models);
+  return db;
+}
+
+function withDependencies(models: AnyModel[], wanted: string[]): AnyModel[] {
+  const byName = new Map(models.map((m) => [m.name, m]));
+  const names = new Set(byName.keys());
+  const keep = new Set<string>();
+  const visit = (name: string) => {
+    if (keep.has(name)) return;
+    const model = byName.get(name);
+    if (!model) throw new Error(`no model named ${name}`);
+    keep.add(name);
+    for (const dep of dependencies(model, names)) visit(dep);
+  };
+  for (const w of wanted) visit(w);
+  return models.filter((m) => keep.has(m.name));
+}
