@@ -126,11 +126,20 @@ const warehouseSource = z.strictObject({
   ...mappingFields,
 });
 
-export const sourceSchema = z.discriminatedUnion('type', [localSource, s3Source, warehouseSource]);
+/** A DuckDB query over local files (joins of several exports, e.g. reviews -> orders -> customers). */
+const sqlSource = z.strictObject({
+  type: z.literal('sql'),
+  /** DuckDB SQL; relative file paths in it resolve against the config file's folder. */
+  query: z.string().min(1),
+  ...mappingFields,
+});
+
+export const sourceSchema = z.discriminatedUnion('type', [localSource, s3Source, warehouseSource, sqlSource]);
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type LocalSourceConfig = z.infer<typeof localSource>;
 export type S3SourceConfig = z.infer<typeof s3Source>;
 export type WarehouseSourceConfig = z.infer<typeof warehouseSource>;
+export type SqlSourceConfig = z.infer<typeof sqlSource>;
 
 const localOutput = z.strictObject({
   type: z.literal('local'),
@@ -171,6 +180,10 @@ const health = z.strictObject({
   lost_after_days: z.int().min(1).default(365),
   /** A recent per-day rate below this share of the baseline rate is a drop. */
   drop_ratio: z.number().positive().max(1).default(0.5),
+  /** Drops are only judged when the baseline window (cut to the customer's tenure) covers at least this many days. */
+  min_baseline_days: z.int().min(1).default(30),
+  /** ...and when the baseline rate predicts at least this many orders (active days) for the recent window: fewer is noise. */
+  drop_min_expected: z.number().min(0).default(2),
   /** EMAIL_DISENGAGED when none of the last N emails sent was opened. */
   email_no_open_last_n: z.int().min(1).default(5),
   complaints_min_recent: z.int().min(1).default(2),
@@ -193,7 +206,7 @@ const audience = z.strictObject({
   control_share: z.number().min(0).max(0.9).default(0.1),
   /** Salt of the hash that assigns the control group; change it to draw a new holdout. */
   holdout_salt: z.string().default('churn-pipeline'),
-  /** Offer tiers by lifetime revenue quantile of the audience. */
+  /** Offer tiers by value-at-risk quantile of the audience (first = highest value at risk). */
   offer_tiers: z.array(z.string()).min(1).default(['premium', 'standard', 'basic']),
 });
 

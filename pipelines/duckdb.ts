@@ -11,6 +11,8 @@ export interface DbOptions {
   threads?: number;
   tempDirectory?: string;
   timeZone?: string;
+  /** Folder that relative file paths in queries resolve against. */
+  fileSearchPath?: string;
 }
 
 export class Db {
@@ -30,6 +32,7 @@ export class Db {
     // Extensions are never downloaded at run time: parquet, json and icu are built in.
     await db.run(`set autoinstall_known_extensions = false; set autoload_known_extensions = true`);
     await db.run(`set TimeZone = ${sqlString(options.timeZone ?? 'UTC')}`);
+    if (options.fileSearchPath) await db.run(`set file_search_path = ${sqlString(options.fileSearchPath)}`);
     return db;
   }
 

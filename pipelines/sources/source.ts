@@ -12,7 +12,9 @@ export interface LandedFile {
 
 export interface Landed {
   files: LandedFile[];
-  format: FileFormat;
+  /** `sql`: the rows are the result of `sql` (a DuckDB query over local files); `files` then names its origin. */
+  format: FileFormat | 'sql';
+  sql?: string;
   /** CSV reading options (csv format only). */
   csv?: CsvOptions;
 }

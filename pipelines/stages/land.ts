@@ -15,6 +15,7 @@ export function canonicalColumns(entity: Entity): string[] {
 
 function reader(file: LandedFile, landed: Landed): string {
   const path = sqlString(file.path);
+  if (landed.format === 'sql') return `(${landed.sql})`;
   if (landed.format === 'parquet') return `read_parquet(${path})`;
   if (landed.format === 'ndjson') return `read_json(${path}, format = 'newline_delimited')`;
   const csv = landed.csv;
