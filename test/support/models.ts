@@ -6,7 +6,7 @@ import { configSchema, ENTITIES, type Config, type Entity } from '../../config/s
 import { Db } from '../../pipelines/duckdb.js';
 import { silentLogger } from '../../pipelines/log.js';
 import { landEntity } from '../../pipelines/stages/land.js';
-import { LocalSource } from '../../pipelines/sources/local.js';
+import { createSource } from '../../pipelines/sources/index.js';
 import { codeModels } from '../../transforms/models/index.js';
 import { createRunParams } from '../../transforms/params.js';
 import { type AnyModel, dependencies, loadSqlModels, runMacros, runModels } from '../../transforms/runner.js';
@@ -35,11 +35,21 @@ export async function buildFixture(options: FixtureOptions): Promise<Db> {
     sources[entity] = { type: 'local', path: `${entity}.csv` };
   }
   const config = fixtureConfig({ ...options.config, sources });
-  const db = await Db.open({ timeZone: config.business_time_zone });
+  return buildModels(config, dir, options.asOf, { only: options.only, now: options.now });
+}
+
+/** Lands every configured source of a config (paths relative to baseDir) and builds the models. */
+export async function buildModels(
+  config: Config,
+  baseDir: string,
+  asOf: string,
+  options: { only?: string[]; now?: Date } = {},
+): Promise<Db> {
+  const db = await Db.open({ timeZone: config.business_time_zone, fileSearchPath: baseDir });
   const log = silentLogger();
   const configured = ENTITIES.filter((e) => config.sources[e]);
   await createRunParams(db, config, {
-    asOf: options.asOf,
+    asOf,
     runStartedAt: options.now ?? new Date('2030-01-01T00:00:00Z'),
     configuredEntities: configured,
   });
@@ -49,8 +59,8 @@ export async function buildFixture(options: FixtureOptions): Promise<Db> {
   );
   for (const entity of ENTITIES) {
     const spec = config.sources[entity];
-    if (spec?.type === 'local') {
-      const landed = await new LocalSource(spec).land({ entity, landingDir: dir, baseDir: dir, log });
+    if (spec) {
+      const landed = await (await createSource(spec)).land({ entity, landingDir: baseDir, baseDir, log });
       await landEntity(db, entity, spec, landed, log);
     } else {
       await landEntity(db, entity, undefined, undefined, log);
@@ -58,7 +68,7 @@ export async function buildFixture(options: FixtureOptions): Promise<Db> {
   }
   let models: AnyModel[] = [...loadSqlModels(), ...codeModels];
   if (options.only) models = withDependencies(models, options.only);
-  await runModels({ db, config, log, asOf: options.asOf, notes: [] }, models);
+  await runModels({ db, config, log, asOf, notes: [] }, models);
   return db;
 }
 
