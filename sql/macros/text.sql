@@ -26,3 +26,12 @@ create or replace macro parse_decimal(value) as
 
 -- A truncated copy of an offending raw value, for the quarantine table.
 create or replace macro quarantine_value(value) as left(value, 200);
+
+-- A text cell that a spreadsheet will not run as a formula (OWASP CSV injection): text starting with
+-- = + - @, a tab or a carriage return (or a line feed, or the full-width ＝ ＋ － ＠ some spreadsheets
+-- also accept) gets a leading apostrophe. NULL stays NULL. RFC 4180 quoting is the writer's job (COPY).
+create or replace macro csv_safe(value) as
+    case
+        when regexp_matches(value::varchar, '^[=+@\t\r\n＝＋－＠-]') then '''' || value::varchar
+        else value::varchar
+    end;

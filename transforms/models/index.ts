@@ -1,4 +1,5 @@
 // The TypeScript models: the few steps that fit a statistical model on compact per-customer arrays.
 import type { CodeModel } from '../runner.js';
+import { bgnbdScores } from './bgnbd_scores.js';
 
-export const codeModels: CodeModel[] = [];
+export const codeModels: CodeModel[] = [{ kind: 'ts', name: bgnbdScores.name, layer: 'metrics', model: bgnbdScores }];

@@ -1,0 +1,713 @@
+// customer_health and the reactivation audience on small hand-made exports: the real staging SQL and
+// int_customer_active_days run on raw_* tables written here; bgnbd_scores, customer_purchase_summary and
+// audience_history are built by hand with the columns of the real ones.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, configSchema, ENTITIES, type Entity } from '../config/schema.js';
+import { Db, type JsonValue, sqlIdent, sqlString } from '../pipelines/duckdb.js';
+import { silentLogger } from '../pipelines/log.js';
+import { canonicalColumns, landEntity } from '../pipelines/stages/land.js';
+import { createRunParams } from '../transforms/params.js';
+import { loadSqlModels, runMacros, runModels } from '../transforms/runner.js';
+
+const AS_OF = '2024-06-30';
+const SALT = 'churn-pipeline';
+
+type RawRow = Record<string, string | null>;
+
+interface Fixture {
+  rows: Partial<Record<Entity, RawRow[]>>;
+  /** BG/NBD p_alive by customer; customers not listed get no bgnbd_scores row (model not fitted). */
+  pAlive: Record<string, number>;
+  history: { as_of: string; customer_id: string | null; email: string | null }[];
+}
+
+// --- fixture builders ------------------------------------------------------------------------------------
+
+/** The instant `days` days before the as-of date, at `hour`:00 UTC. */
+function at(days: number, hour = 12): string {
+  const d = new Date(`${AS_OF}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - days);
+  return `${d.toISOString().slice(0, 10)} ${String(hour).padStart(2, '0')}:00:00`;
+}
+
+function emptyFixture(): Fixture {
+  return { rows: {}, pAlive: {}, history: [] };
+}
+
+function add(f: Fixture, entity: Entity, row: RawRow): void {
+  const rows = f.rows[entity] ?? [];
+  rows.push(row);
+  f.rows[entity] = rows;
+}
+
+function customer(f: Fixture, id: string, attrs: RawRow = {}): void {
+  add(f, 'customers', {
+    customer_id: id,
+    email: `${id.toLowerCase()}@example.com`,
+    first_name: `First ${id}`,
+    last_name: `Last ${id}`,
+    country: 'de',
+    segment: 'retail',
+    marketing_consent: 'true',
+    signup_at: at(600),
+    ...attrs,
+  });
+}
+
+let orderSeq = 0;
+/** Completed orders every `step` days from `fromDays` before D down to `toDays` before D. */
+function orders(
+  f: Fixture,
+  id: string,
+  fromDays: number,
+  toDays: number,
+  amount: (days: number) => number = () => 50,
+  step = 7,
+): void {
+  for (let d = fromDays; d >= toDays; d -= step) {
+    orderSeq += 1;
+    add(f, 'orders', {
+      order_id: `O${orderSeq}`,
+      customer_id: id,
+      ordered_at: at(d),
+      amount: String(amount(d)),
+    });
+  }
+}
+
+function activityEvents(f: Fixture, id: string, fromDays: number, toDays: number): void {
+  for (let d = fromDays; d >= toDays; d -= 1)
+    add(f, 'activity', { customer_id: id, occurred_at: at(d, 9), event_type: 'login' });
+}
+
+let campaignSeq = 0;
+function email(f: Fixture, id: string, days: number, opened: boolean): void {
+  campaignSeq += 1;
+  const campaign = `K${campaignSeq}`;
+  add(f, 'email_events', {
+    customer_id: id,
+    occurred_at: at(days, 8),
+    event_type: 'sent',
+    campaign_id: campaign,
+  });
+  if (opened)
+    add(f, 'email_events', {
+      customer_id: id,
+      occurred_at: at(days, 10),
+      event_type: 'open',
+      campaign_id: campaign,
+    });
+}
+
+let responseSeq = 0;
+function survey(f: Fixture, id: string, type: 'nps' | 'csat', days: number, score: number): void {
+  responseSeq += 1;
+  add(f, 'surveys', {
+    response_id: `R${responseSeq}`,
+    customer_id: id,
+    responded_at: at(days),
+    survey_type: type,
+    score: String(score),
+  });
+}
+
+let ticketSeq = 0;
+function ticket(f: Fixture, id: string, days: number, complaint: boolean): void {
+  ticketSeq += 1;
+  add(f, 'tickets', {
+    ticket_id: `T${ticketSeq}`,
+    customer_id: id,
+    opened_at: at(days),
+    is_complaint: String(complaint),
+  });
+}
+
+let invoiceSeq = 0;
+function invoice(f: Fixture, id: string, dueDays: number, paidDays: number | null): void {
+  invoiceSeq += 1;
+  add(f, 'invoices', {
+    invoice_id: `I${invoiceSeq}`,
+    customer_id: id,
+    issued_at: at(dueDays + 14),
+    due_at: at(dueDays),
+    paid_at: paidDays === null ? null : at(paidDays),
+    amount: '50',
+  });
+}
+
+/** A steady customer: weekly orders for a year (the last 5 days ago), e-mails opened, good surveys, bills paid. */
+function steady(f: Fixture, id: string, options: { emails?: boolean; surveys?: boolean } = {}): void {
+  orders(f, id, 362, 5);
+  if (options.emails !== false) for (let d = 345; d >= 15; d -= 30) email(f, id, d, true);
+  if (options.surveys !== false) {
+    survey(f, id, 'nps', 200, 9);
+    survey(f, id, 'nps', 20, 9);
+    survey(f, id, 'csat', 15, 5);
+  }
+  invoice(f, id, 30, 31);
+  invoice(f, id, 3, null);
+  ticket(f, id, 10, false);
+}
+
+/** Weekly orders that stopped 40 days ago: INACTIVE only (risk 35, at_risk), so an audience candidate. */
+function lapsed(f: Fixture, id: string, amount = 50): void {
+  orders(f, id, 362, 40, () => amount);
+}
+
+function healthFixture(): Fixture {
+  const f = emptyFixture();
+  customer(f, 'C01');
+  steady(f, 'C01');
+  f.pAlive.C01 = 0.95;
+
+  customer(f, 'C02'); // INACTIVE: weekly until 40 days ago (typical gap 7, threshold 30); no model score
+  lapsed(f, 'C02');
+
+  customer(f, 'C03'); // ACTIVITY_DROP: daily activity in the baseline window only, orders unchanged
+  steady(f, 'C03');
+  activityEvents(f, 'C03', 269, 90);
+
+  customer(f, 'C04'); // SPEND_DROP: same weekly rhythm, 100 -> 20 per order in the recent window
+  orders(f, 'C04', 362, 5, (d) => (d >= 90 ? 100 : 20));
+
+  customer(f, 'C05'); // EMAIL_DISENGAGED: the last 6 e-mails unopened
+  steady(f, 'C05', { emails: false });
+  for (const d of [200, 170, 140, 110]) email(f, 'C05', d, true);
+  for (const d of [100, 85, 70, 55, 40, 25]) email(f, 'C05', d, false);
+
+  customer(f, 'C06'); // EMAIL_DISENGAGED by the halved open rate (6/6 -> 1/4), though the last one was opened
+  steady(f, 'C06', { emails: false });
+  for (const d of [250, 220, 190, 160, 130, 100]) email(f, 'C06', d, true);
+  for (const d of [80, 60, 40]) email(f, 'C06', d, false);
+  email(f, 'C06', 20, true);
+
+  customer(f, 'C07'); // COMPLAINTS_UP: 2 recent complaints vs 1 in the baseline
+  steady(f, 'C07');
+  ticket(f, 'C07', 200, true);
+  ticket(f, 'C07', 30, true);
+  ticket(f, 'C07', 12, true);
+
+  customer(f, 'C07B'); // 2 recent complaints, but fewer per day than its baseline: no COMPLAINTS_UP
+  steady(f, 'C07B');
+  for (const d of [250, 220, 200, 180, 150, 120]) ticket(f, 'C07B', d, true);
+  ticket(f, 'C07B', 30, true);
+  ticket(f, 'C07B', 12, true);
+
+  customer(f, 'C08'); // LATE_PAYMENT: due 30 days ago, paid 20 days late
+  steady(f, 'C08');
+  invoice(f, 'C08', 30, 10);
+
+  customer(f, 'C09'); // NPS_DETRACTOR: 6 -> 5 (a 1-point change is no drop)
+  steady(f, 'C09', { surveys: false });
+  survey(f, 'C09', 'nps', 200, 6);
+  survey(f, 'C09', 'nps', 20, 5);
+
+  customer(f, 'C10'); // NPS_DROP: 10 -> 7 (not a detractor)
+  steady(f, 'C10', { surveys: false });
+  survey(f, 'C10', 'nps', 200, 10);
+  survey(f, 'C10', 'nps', 20, 7);
+
+  customer(f, 'C11'); // LOW_CSAT
+  steady(f, 'C11', { surveys: false });
+  survey(f, 'C11', 'csat', 15, 2);
+
+  customer(f, 'C12'); // LOW_P_ALIVE
+  steady(f, 'C12');
+  f.pAlive.C12 = 0.1;
+
+  customer(f, 'C13', { cancelled_at: at(20) }); // churned: explicit cancellation, nothing after it
+  orders(f, 'C13', 362, 25);
+
+  customer(f, 'C13B'); // churned: its only subscription ended 50 days ago, nothing after it
+  add(f, 'subscriptions', {
+    subscription_id: 'S1',
+    customer_id: 'C13B',
+    started_at: at(300),
+    ended_at: at(50),
+    mrr: '30',
+  });
+
+  customer(f, 'C13C', { cancelled_at: at(100) }); // cancelled, then came back: not churned
+  orders(f, 'C13C', 362, 5);
+
+  customer(f, 'C14'); // lost: nothing for 400 days
+  orders(f, 'C14', 500, 400, () => 50, 50);
+
+  customer(f, 'C15'); // silent churn: weekly until 61 days ago -> INACTIVE + ACTIVITY_DROP + SPEND_DROP
+  orders(f, 'C15', 362, 60, () => 100);
+
+  customer(f, 'C16'); // new: first order 20 days ago, no baseline: nothing to flag
+  orders(f, 'C16', 20, 5, () => 50, 5);
+
+  customer(f, 'C17'); // first active 100 days ago: an 11-day baseline (days 100..90), too short to judge a drop
+  activityEvents(f, 'C17', 100, 91);
+  orders(f, 'C17', 96, 5);
+
+  customer(f, 'C18'); // subscriber without orders: the running subscription keeps them active
+  add(f, 'subscriptions', {
+    subscription_id: 'S2',
+    customer_id: 'C18',
+    started_at: at(300),
+    ended_at: null,
+    mrr: '40',
+  });
+
+  customer(f, 'N01'); // no activity at all: not in customer_health
+  return f;
+}
+
+function audienceFixture(f: Fixture, options: { bConsentFrom?: number } = {}): Fixture {
+  // Every A/B customer is lapsed (INACTIVE, at_risk) so a candidate.
+  const lapsedCustomer = (id: string, attrs: RawRow = {}, amount = 50) => {
+    customer(f, id, attrs);
+    lapsed(f, id, amount);
+  };
+  lapsedCustomer('A01');
+  lapsedCustomer('A02', { marketing_consent: 'false' }); // no consent (also unsubscribed: no_consent wins)
+  add(f, 'email_events', { customer_id: 'A02', occurred_at: at(50), event_type: 'unsubscribe' });
+  lapsedCustomer('A03');
+  add(f, 'email_events', { customer_id: 'A03', occurred_at: at(50), event_type: 'unsubscribed' });
+  lapsedCustomer('A04'); // hard bounce recorded under another customer, for the same address
+  customer(f, 'X99', { email: 'other@example.com' });
+  add(f, 'email_events', {
+    customer_id: 'X99',
+    email: ' A04@Example.com',
+    occurred_at: at(50),
+    event_type: 'hard_bounce',
+  });
+  lapsedCustomer('A05');
+  add(f, 'email_events', { customer_id: 'A05', occurred_at: at(50), event_type: 'spam' });
+  lapsedCustomer('A06', { email: 'not-an-email' });
+  lapsedCustomer('A07', { email: '=1+2@example.com' });
+  lapsedCustomer('A08', { email: ' Dup@Example.COM ' }, 50); // the same address as A09, less value at risk
+  lapsedCustomer('A09', { email: 'dup@example.com' }, 80);
+  lapsedCustomer('A10'); // suppressed by e-mail (sent 10 days ago under another customer id)
+  f.history.push({ as_of: at(10).slice(0, 10), customer_id: 'OLD1', email: 'A10@example.com' });
+  lapsedCustomer('A11'); // suppressed by customer id, 30 days ago (the edge of the window)
+  f.history.push({ as_of: at(30).slice(0, 10), customer_id: 'A11', email: 'previous@example.com' });
+  lapsedCustomer('A12'); // last audience 31 days ago: outside the window
+  f.history.push({ as_of: at(31).slice(0, 10), customer_id: 'A12', email: 'a12@example.com' });
+  f.history.push({ as_of: AS_OF, customer_id: 'A01', email: 'a01@example.com' }); // today's own run: ignored
+  lapsedCustomer('A13', {
+    first_name: '=HYPERLINK("x")',
+    last_name: '+1',
+    country: '@SUM(A1)',
+    segment: '-2',
+  });
+  const consentFrom = options.bConsentFrom ?? 1;
+  for (let i = 1; i <= 40; i += 1) {
+    const id = `B${String(i).padStart(2, '0')}`;
+    lapsedCustomer(id, { marketing_consent: i >= consentFrom ? 'true' : 'false' }, 20 + i);
+  }
+  return f;
+}
+
+// --- building the database ----------------------------------------------------------------------------
+
+const MODELS = new Set([
+  'int_customer_active_days',
+  'customer_health',
+  'int_audience_candidates',
+  'reactivation_audience',
+  'audience_exclusions',
+  'reactivation_audience_csv',
+  'reactivation_audience_hashed_csv',
+]);
+
+async function build(f: Fixture, config: Config = configSchema.parse({})): Promise<Db> {
+  const db = await Db.open({ timeZone: 'UTC' });
+  const log = silentLogger();
+  await createRunParams(db, config, {
+    asOf: AS_OF,
+    runStartedAt: new Date('2024-07-01T03:00:00Z'),
+    configuredEntities: [...ENTITIES],
+  });
+  await runMacros(db);
+  for (const entity of ENTITIES) {
+    await landEntity(db, entity, undefined, undefined, log);
+    const rows = f.rows[entity] ?? [];
+    if (rows.length === 0) continue;
+    const columns = canonicalColumns(entity);
+    const values = rows.map(
+      (row, i) =>
+        `('fixture', ${i + 1}, ${columns.map((c) => (row[c] == null ? 'null' : sqlString(row[c]))).join(', ')})`,
+    );
+    await db.run(
+      `insert into raw_${entity} (_source_file, _source_row, ${columns.map(sqlIdent).join(', ')}) values ${values.join(',\n')}`,
+    );
+  }
+  const all = loadSqlModels();
+  const staging = all.filter((m) => m.layer === 'staging' && /^(chk|stg)_/.test(m.name));
+  const ctx = { db, config, log, asOf: AS_OF, notes: [] };
+  await runModels(ctx, [...staging, ...all.filter((m) => m.name === 'int_customer_active_days')]);
+  // The fixtures are valid input: nothing may be rejected by the staging checks.
+  const rejected = await db.all(
+    ENTITIES.map((e) => `select '${e}' as entity, rejection from chk_${e} where rejection is not null`).join(
+      ' union all ',
+    ),
+  );
+  expect(rejected).toEqual([]);
+
+  // customer_purchase_summary as the real model defines it (lifetimes' frequency/recency/T in weeks).
+  await db.run(`
+    create table customer_purchase_summary as
+    with purchase_days as (
+      select customer_id, ordered_date, sum(amount) as revenue,
+             row_number() over (partition by customer_id order by ordered_date) as n
+      from stg_orders where status = 'completed' and amount > 0 group by customer_id, ordered_date
+    )
+    select customer_id,
+           count(*) - 1 as frequency,
+           date_diff('day', min(ordered_date), max(ordered_date)) / 7.0 as recency,
+           date_diff('day', min(ordered_date), date '${AS_OF}') / 7.0 as t,
+           min(ordered_date) as first_purchase_date,
+           max(ordered_date) as last_purchase_date,
+           count(*) as purchase_days,
+           coalesce(avg(revenue) filter (where n > 1), 0)::double as monetary_value,
+           sum(revenue)::decimal(18, 2) as lifetime_revenue
+    from purchase_days group by customer_id`);
+  const scores = Object.entries(f.pAlive).map(
+    ([id, p]) => `(${sqlString(id)}, 1, 1.0, 1.0, ${p}::double, ${(p * 3).toFixed(3)}::double)`,
+  );
+  await db.run(
+    `create table bgnbd_scores (customer_id varchar, frequency bigint, recency double, t double, p_alive double, expected_purchases_next_90d double)`,
+  );
+  if (scores.length) await db.run(`insert into bgnbd_scores values ${scores.join(', ')}`);
+  await db.run(`create table audience_history (as_of date, customer_id varchar, email varchar)`);
+  for (const h of f.history) {
+    await db.run(
+      `insert into audience_history values (date ${sqlString(h.as_of)}, ${h.customer_id ? sqlString(h.customer_id) : 'null'}, ${h.email ? sqlString(h.email) : 'null'})`,
+    );
+  }
+  await runModels(
+    ctx,
+    all.filter((m) => MODELS.has(m.name) && m.name !== 'int_customer_active_days'),
+  );
+  return db;
+}
+
+function controlByHash(customerId: string, share = 0.1): boolean {
+  const hex = createHash('sha256')
+    .update(SALT + customerId)
+    .digest('hex')
+    .slice(0, 8);
+  return Number.parseInt(hex, 16) / 2 ** 32 < share;
+}
+
+interface HealthRow {
+  customer_id: string;
+  status: string;
+  risk_score: number;
+  reasons: string[];
+  [key: string]: JsonValue;
+}
+
+// --- tests ------------------------------------------------------------------------------------------------
+
+describe('customer_health', () => {
+  let db: Db;
+  let health: Map<string, HealthRow>;
+
+  beforeAll(async () => {
+    db = await build(audienceFixture(healthFixture()));
+    const rows = await db.all<HealthRow>(`select * from customer_health order by customer_id`);
+    health = new Map(rows.map((r) => [r.customer_id, r]));
+  });
+  afterAll(() => db?.close());
+
+  const row = (id: string): HealthRow => {
+    const r = health.get(id);
+    if (!r) throw new Error(`no customer_health row for ${id}`);
+    return r;
+  };
+
+  it('has one row per customer with activity, and none for a customer without', () => {
+    expect(health.has('N01')).toBe(false);
+    expect(health.has('X99')).toBe(false);
+    expect(health.size).toBe(21 + 13 + 40);
+  });
+
+  it('flags nothing on the steady customer', () => {
+    const c = row('C01');
+    expect(c.reasons).toEqual([]);
+    expect(c.risk_score).toBe(0);
+    expect(c.status).toBe('active');
+    expect(c.typical_gap_days).toBe(7);
+    expect(c.days_since_last_activity).toBe(5);
+    expect(c.emails_since_last_open).toBe(0);
+    expect(c.late_payments_recent).toBe(0);
+    expect(c.p_alive).toBe(0.95);
+  });
+
+  it.each([
+    ['C02', ['INACTIVE']],
+    ['C03', ['ACTIVITY_DROP']],
+    ['C04', ['SPEND_DROP']],
+    ['C05', ['EMAIL_DISENGAGED']],
+    ['C06', ['EMAIL_DISENGAGED']],
+    ['C07', ['COMPLAINTS_UP']],
+    ['C08', ['LATE_PAYMENT']],
+    ['C09', ['NPS_DETRACTOR']],
+    ['C10', ['NPS_DROP']],
+    ['C11', ['LOW_CSAT']],
+    ['C12', ['LOW_P_ALIVE']],
+  ])('%s fires exactly %j', (id, reasons) => {
+    expect(row(id).reasons).toEqual(reasons);
+  });
+
+  it('scores by the weights, lists reasons in the fixed order, and reaches silent_churn', () => {
+    const c = row('C15');
+    expect(c.reasons).toEqual(['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']);
+    expect(c.risk_score).toBe(35 + 20 + 15);
+    expect(c.status).toBe('silent_churn');
+    expect(row('C02').status).toBe('at_risk');
+    expect(row('C02').risk_score).toBe(35);
+    expect(row('C02').p_alive).toBeNull();
+    expect(row('C03').status).toBe('active');
+  });
+
+  it('keeps the evidence behind the reasons', () => {
+    expect(row('C02').days_since_last_activity).toBe(40);
+    expect(row('C02').inactive_after_days).toBe(30);
+    expect(row('C04').revenue_baseline).toBe('2500.00');
+    expect(row('C04').revenue_recent).toBe('260.00');
+    expect(row('C05').emails_since_last_open).toBe(6);
+    expect(row('C06').email_open_rate_recent).toBe(0.25);
+    expect(row('C06').email_open_rate_baseline).toBe(1);
+    expect(row('C07').complaints_recent).toBe(2);
+    expect(row('C07B').reasons).toEqual([]);
+    expect(row('C08').max_days_late_recent).toBe(20);
+    expect(row('C09').last_nps).toBe(5);
+    expect(row('C10').nps_change).toBe(-3);
+    expect(row('C11').min_csat_recent).toBe(2);
+  });
+
+  it('values the revenue at risk, with or without a fitted model', () => {
+    // 90 days of lifetime revenue per day of tenure x max(risk_score / 100, 1 - p_alive).
+    const expected = (revenue: number, loss: number) =>
+      (Math.round((revenue / 363) * 90 * loss * 100) / 100).toFixed(2);
+    expect(row('C02').lifetime_revenue).toBe('2350.00');
+    expect(row('C02').value_at_risk).toBe(expected(2350, 0.35));
+    expect(row('C12').value_at_risk).toBe(expected(2600, 0.9));
+    expect(row('C18').value_at_risk).toBe('0.00');
+  });
+
+  it('applies the status rules: churned, lost, and a comeback after cancelling', () => {
+    expect(row('C13').status).toBe('churned');
+    expect(row('C13B').status).toBe('churned');
+    expect(row('C13C').status).toBe('active');
+    expect(row('C14').status).toBe('lost');
+    expect(row('C14').days_since_last_activity).toBe(400);
+  });
+
+  it('does not flag new customers: the baseline is cut to their tenure', () => {
+    expect(row('C16').reasons).toEqual([]);
+    expect(row('C16').baseline_window_days).toBe(0);
+    expect(row('C16').recent_window_days).toBe(21);
+    expect(row('C17').baseline_window_days).toBe(11);
+    expect(row('C17').reasons).toEqual([]);
+  });
+
+  it('counts a running subscription as activity', () => {
+    expect(row('C18').status).toBe('active');
+    expect(row('C18').days_since_last_activity).toBe(0);
+    expect(row('C18').rfm_segment).toBe('No Purchases');
+  });
+
+  it('scores RFM quintiles for purchasers only', async () => {
+    const segments = await db.all<{ rfm_segment: string; n: number }>(
+      `select rfm_segment, count(*)::int as n from customer_health group by all order by all`,
+    );
+    const allowed = [
+      'Champions',
+      'Loyal',
+      'Potential Loyalist',
+      'New Customers',
+      'Promising',
+      'Need Attention',
+      'About To Sleep',
+      'At Risk',
+      "Can't Lose Them",
+      'Hibernating',
+      'Lost',
+      'No Purchases',
+    ];
+    for (const s of segments) expect(allowed).toContain(s.rfm_segment);
+    expect(row('C01').rfm_r).toBeGreaterThanOrEqual(4);
+    expect(row('C14').rfm_r).toBe(1);
+    expect(row('C14').rfm_segment).toBe('Lost');
+  });
+});
+
+describe('reactivation_audience', () => {
+  let db: Db;
+
+  beforeAll(async () => {
+    db = await build(audienceFixture(healthFixture()));
+  });
+  afterAll(() => db?.close());
+
+  const reasonOf = async (id: string) =>
+    (
+      await db.one<{ r: string | null }>(
+        `select exclusion_reason as r from int_audience_candidates where customer_id = '${id}'`,
+      )
+    )?.r;
+
+  it.each([
+    ['A02', 'no_consent'],
+    ['A03', 'unsubscribed'],
+    ['A04', 'hard_bounced'],
+    ['A05', 'spam_complained'],
+    ['A06', 'invalid_email'],
+    ['A07', 'invalid_email'],
+    ['A08', 'duplicate_email'],
+    ['A10', 'suppressed'],
+    ['A11', 'suppressed'],
+  ])('excludes %s as %s', async (id, reason) => {
+    expect(await reasonOf(id)).toBe(reason);
+  });
+
+  it('keeps the others, one row per normalised e-mail', async () => {
+    for (const id of ['A01', 'A09', 'A12', 'A13', 'C02', 'C15']) expect(await reasonOf(id)).toBeNull();
+    const dup = await db.all(`select customer_id from reactivation_audience where email = 'dup@example.com'`);
+    expect(dup).toEqual([{ customer_id: 'A09' }]);
+    expect(await db.number(`select count(*) - count(distinct email) from reactivation_audience`)).toBe(0);
+    expect(
+      await db.number(
+        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id <> 'C02'`,
+      ),
+    ).toBe(0);
+    const a01 = await db.one(`select * from reactivation_audience where customer_id = 'A01'`);
+    expect(a01).toMatchObject({
+      email: 'a01@example.com',
+      status: 'at_risk',
+      risk_score: 35,
+      reasons: ['INACTIVE'],
+    });
+    expect(a01?.email_sha256).toBe(createHash('sha256').update('a01@example.com').digest('hex'));
+  });
+
+  it('summarises every exclusion reason, with 0 when none', async () => {
+    const rows = await db.all<{ reason: string; customers: string; share_pct: number }>(
+      `select reason, customers::varchar as customers, share_pct from audience_exclusions order by step`,
+    );
+    const included = [
+      'C02',
+      'C15',
+      'A01',
+      'A09',
+      'A12',
+      'A13',
+      ...Array.from({ length: 40 }, (_, i) => `B${String(i + 1).padStart(2, '0')}`),
+    ];
+    const controls = included.filter((id) => controlByHash(id)).length;
+    expect(rows.map((r) => [r.reason, Number(r.customers)])).toEqual([
+      ['no_consent', 1],
+      ['unsubscribed', 1],
+      ['hard_bounced', 1],
+      ['spam_complained', 1],
+      ['invalid_email', 2],
+      ['duplicate_email', 1],
+      ['suppressed', 2],
+      ['included_target', included.length - controls],
+      ['included_control', controls],
+    ]);
+    expect(controls).toBeGreaterThan(0);
+    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 55, 2);
+  });
+
+  it('ranks by value at risk and splits offer tiers in order', async () => {
+    const rows = await db.all<{ priority_rank: number; value_at_risk: string; offer_tier: string }>(
+      `select priority_rank, value_at_risk, offer_tier from reactivation_audience order by priority_rank`,
+    );
+    expect(rows.map((r) => r.priority_rank)).toEqual(rows.map((_, i) => i + 1));
+    const values = rows.map((r) => Number(r.value_at_risk));
+    expect([...values].sort((a, b) => b - a)).toEqual(values);
+    expect(rows[0]?.offer_tier).toBe('premium');
+    expect(rows.at(-1)?.offer_tier).toBe('basic');
+    expect(new Set(rows.map((r) => r.offer_tier))).toEqual(new Set(['premium', 'standard', 'basic']));
+  });
+
+  it('assigns the control group by hash, the same across runs with different audiences', async () => {
+    const first = await db.all<{ customer_id: string; group: string }>(
+      `select customer_id, "group" from reactivation_audience order by customer_id`,
+    );
+    for (const r of first) expect(r.group).toBe(controlByHash(r.customer_id) ? 'control' : 'target');
+    // Another night: half the B customers withdrew consent, so the audience is different.
+    const other = await build(audienceFixture(healthFixture(), { bConsentFrom: 21 }));
+    try {
+      const second = await other.all<{ customer_id: string; group: string }>(
+        `select customer_id, "group" from reactivation_audience order by customer_id`,
+      );
+      expect(second.length).toBeLessThan(first.length);
+      const before = new Map(first.map((r) => [r.customer_id, r.group]));
+      for (const r of second) expect(r.group).toBe(before.get(r.customer_id));
+      expect(second.some((r) => r.group === 'control')).toBe(true);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('makes every text cell of the CSV formula-safe', async () => {
+    const a13 = await db.one(`select * from reactivation_audience_csv where "Customer ID" = 'A13'`);
+    expect(a13).toMatchObject({
+      'First Name': `'=HYPERLINK("x")`,
+      'Last Name': "'+1",
+      Country: "'@SUM(A1)",
+      Segment: "'-2",
+      Reasons: 'INACTIVE',
+      Status: 'at_risk',
+    });
+    const cells = await db.all<{ v: string }>(
+      `select v from (unpivot (select * exclude ("Risk Score", "Priority") from reactivation_audience_csv)
+       on columns(*) into name k value v)`,
+    );
+    expect(cells.length).toBeGreaterThan(0);
+    for (const { v } of cells) expect(v).not.toMatch(/^[=+\-@\t\r]/);
+    const macro = await db.one(
+      `select csv_safe('-2') as a, csv_safe('plain') as b, csv_safe(null) as c, csv_safe(e'\\tx') as d`,
+    );
+    expect(macro).toEqual({ a: "'-2", b: 'plain', c: null, d: "'\tx" });
+  });
+
+  it("writes the target group only, in priority order, with the tools' header names", async () => {
+    const columns = await db.all<{ column_name: string }>(`describe reactivation_audience_csv`);
+    expect(columns.map((c) => c.column_name)).toEqual([
+      'Email Address',
+      'First Name',
+      'Last Name',
+      'Country',
+      'Segment',
+      'Status',
+      'Risk Score',
+      'Reasons',
+      'Offer Tier',
+      'Priority',
+      'Customer ID',
+    ]);
+    const targets = await db.number(`select count(*) from reactivation_audience where "group" = 'target'`);
+    expect(await db.number(`select count(*) from reactivation_audience_csv`)).toBe(targets);
+    const priorities = await db.all<{ p: number }>(`select "Priority" as p from reactivation_audience_csv`);
+    const numbers = priorities.map((r) => r.p);
+    expect([...numbers].sort((a, b) => a - b)).toEqual(numbers);
+
+    const hashed = await db.all<{ email_sha256: string }>(`select * from reactivation_audience_hashed_csv`);
+    expect(hashed.length).toBe(targets);
+    expect(hashed.every((h) => /^[0-9a-f]{64}$/.test(h.email_sha256))).toBe(true);
+
+    const file = join(mkdtempSync(join(tmpdir(), 'churn-audience-')), 'audience.csv');
+    await db.run(
+      `copy (select * from reactivation_audience_csv order by "Priority") to ${sqlString(file)}
+       (format csv, header true, delimiter ',', quote '"', escape '"', force_quote *, new_line e'\\r\\n')`,
+    );
+    const text = readFileSync(file, 'utf8');
+    expect(text.startsWith('"Email Address","First Name","Last Name"')).toBe(true);
+    expect(text).toContain(`"'=HYPERLINK(""x"")","'+1","'@SUM(A1)","'-2"`);
+    expect(text.split('\r\n').length).toBe(targets + 2);
+  });
+});
