@@ -15,6 +15,8 @@ export interface StagedRun {
   runId: string;
   stagedDir: string;
   tables: string[];
+  /** Test hook (CHURN_PAUSE_AT): called at `publish-current`, after the history partitions, before current/ changes. */
+  pause?: (point: string) => Promise<void>;
 }
 
 export interface Sink {
@@ -27,6 +29,8 @@ export interface Sink {
    * into scratchDir when the sink is remote. Used by the audience's suppression window.
    */
   history(table: string, from: string, to: string, scratchDir: string): Promise<{ asOf: string; path: string }[]>;
+  /** Whether runs/as_of=D/_SUCCESS exists (a complete published run of that date); absent when not cheap to tell. */
+  isPublished?(asOf: string): Promise<boolean>;
   /** Cleans up what a killed publish left behind (staging leftovers); never touches complete published runs. */
   recover(log: Logger): Promise<void>;
   /** Checks the location is reachable and writable, writing nothing that a reader could see. */

@@ -1,8 +1,9 @@
-// Chooses the Source implementation for an entity's config.
+// Chooses the Source implementation for an entity's config. Remote implementations load on demand, so a
+// local-only run never imports the AWS SDK or the database drivers.
 import type { SourceConfig } from '../../config/schema.js';
 import { LocalSource } from './local.js';
+import type { Source } from './source.js';
 import { SqlSource } from './sql.js';
-import { type Source, SourceError } from './source.js';
 
 export async function createSource(config: SourceConfig): Promise<Source> {
   switch (config.type) {
@@ -10,7 +11,13 @@ export async function createSource(config: SourceConfig): Promise<Source> {
       return new LocalSource(config);
     case 'sql':
       return new SqlSource(config);
-    default:
-      throw new SourceError(`source type "${config.type}" is not available in this build`);
+    case 's3': {
+      const { S3Source } = await import('./s3.js');
+      return new S3Source(config);
+    }
+    case 'warehouse': {
+      const { WarehouseSource } = await import('./warehouse.js');
+      return new WarehouseSource(config);
+    }
   }
 }
