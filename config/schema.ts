@@ -219,6 +219,44 @@ const schedule = z.strictObject({
   cron: z.string().default('0 3 * * *'),
   time_zone: z.string().optional(),
   catch_up: z.enum(['latest', 'all']).default('latest'),
+  /** The as-of date of a scheduled run: the day before the tick (nightly), or the tick's own day (demos, tests). */
+  as_of: z.enum(['yesterday', 'today']).default('yesterday'),
+  /** Catch-up after downtime looks back at most this many days for missed runs. */
+  max_catch_up_days: z.int().min(1).max(366).default(31),
+});
+
+/** One run per output at a time: a lock not refreshed for stale_seconds belongs to a dead process and is taken over. */
+const lock = z.strictObject({
+  stale_seconds: z.number().min(2).max(3600).default(10),
+});
+
+/** Data-quality gates (transforms/checks.ts): `error` fails the run before publishing, `warn` publishes and flags. */
+const checkSeverity = z.enum(['error', 'warn', 'off']);
+const checks = z.strictObject({
+  /** The grain of each published table is unique. */
+  unique: checkSeverity.default('error'),
+  /** The grain columns of each published table are never null. */
+  not_null: checkSeverity.default('error'),
+  /** lifecycle, status, survey_type and group only take their documented values. */
+  accepted_values: checkSeverity.default('error'),
+  /** customer_ids of the facts, health and audience exist where they come from. */
+  relationships: checkSeverity.default('error'),
+  freshness: z
+    .strictObject({
+      severity: checkSeverity.default('warn'),
+      /** Per entity: its newest timestamp may be at most this many days before the as-of date (configured sources only). */
+      max_age_days: z.partialRecord(z.enum(ENTITIES), z.int().min(0)).default({ orders: 3, activity: 3 }),
+    })
+    .prefault({}),
+  volume: z
+    .strictObject({
+      severity: checkSeverity.default('error'),
+      /** An entity's raw row count may not fall by this share (or more) against the previous successful run. */
+      max_drop_share: z.number().gt(0).max(1).default(0.5),
+    })
+    .prefault({}),
+  /** The quarantined share of an entity above quality.max_quarantine_share. */
+  quarantine: checkSeverity.default('error'),
 });
 
 const notifications = z.strictObject({
@@ -261,6 +299,8 @@ export const configSchema = z.strictObject({
   state_dir: z.string().default('.churn'),
   schedule: schedule.prefault({}),
   notifications: notifications.prefault({}),
+  checks: checks.prefault({}),
+  lock: lock.prefault({}),
   duckdb: z
     .strictObject({
       memory_limit: z.string().default('4GB'),
@@ -272,3 +312,5 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type HealthConfig = Config['health'];
 export type AudienceConfig = Config['audience'];
+export type ChecksConfig = Config['checks'];
+export type CheckSeverity = z.infer<typeof checkSeverity>;

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger, type Logger } from './log.js';
+import { addOpsCommands, parseWait, WAIT_OPTION_HELP } from './ops/commands.js';
 import { runPipeline, validateAsOf } from './run.js';
 
 function parseIntArg(value: string): number {
@@ -80,9 +81,10 @@ export function buildProgram(): Command {
     .command('run')
     .description('run the pipeline for one as-of date and publish the tables')
     .option('--as-of <date>', 'as-of date YYYY-MM-DD (default: yesterday in the business time zone)', parseDateArg)
-    .action(async (opts: { asOf?: string }, cmd: Command) => {
+    .option('--wait [seconds]', WAIT_OPTION_HELP, parseWait)
+    .action(async (opts: { asOf?: string; wait?: true | number }, cmd: Command) => {
       const { loaded, log } = setup(cmd);
-      const result = await runPipeline(loaded, { asOf: opts.asOf, log });
+      const result = await runPipeline(loaded, { asOf: opts.asOf, log, wait: opts.wait });
       printSummary(result);
     });
 
@@ -99,6 +101,8 @@ export function buildProgram(): Command {
         .map(([entity, v]) => `  ${entity.padEnd(14)} ${String(v.rows).padStart(10)} rows, ${v.quarantined} quarantined`);
       process.stdout.write(`config ${loaded.file} and its inputs are valid (as of ${result.asOf}):\n${lines.join('\n')}\n`);
     });
+
+  addOpsCommands(program);
 
   program
     .command('sample-data')
@@ -137,7 +141,18 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (err) {
     const e = err as Error;
-    const known = e instanceof ConfigError || ['InputError', 'QualityError', 'SourceError', 'SinkError', 'ModelError', 'LockError'].includes(e.name);
+    const known =
+      e instanceof ConfigError ||
+      [
+        'InputError',
+        'QualityError',
+        'SourceError',
+        'SinkError',
+        'ModelError',
+        'LockError',
+        'BackfillError',
+        'ScheduleError',
+      ].includes(e.name);
     process.stderr.write(`churn: ${known ? '' : 'unexpected error: '}${e.message}\n`);
     if (!known && process.env.CHURN_DEBUG) process.stderr.write(`${e.stack}\n`);
     process.exitCode = known && e.name === 'ConfigError' ? 2 : 1;

@@ -1,24 +1,36 @@
 // One run: land every export, build the models, check the quality gates, export and publish.
 // Nothing is published unless every stage before publishing succeeded.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../config/load.js';
 import { ENTITIES, type Entity } from '../config/schema.js';
+import { assertChecks, type CheckResult, type ChecksOutcome, runChecks } from '../transforms/checks.js';
 import { codeModels } from '../transforms/models/index.js';
 import { createRunParams } from '../transforms/params.js';
 import { type AnyModel, loadSqlModels, type ModelTiming, runMacros, runModels } from '../transforms/runner.js';
 import { Db, sqlString } from './duckdb.js';
 import type { Logger } from './log.js';
+import { acquireRunLock, LockError, type RunLock } from './ops/lock.js';
+import { notify } from './ops/notify.js';
+import { clearPauseMarkers, createPause, type Pause } from './ops/pause.js';
+import {
+  currentRuns,
+  type LedgerEntry,
+  lastSuccess,
+  localStateStore,
+  markAbandoned,
+  startedEntry,
+  type Trigger,
+} from './ops/state.js';
 import { createSink } from './sinks/index.js';
+import type { Sink } from './sinks/sink.js';
 import { writeCatalog } from './stages/catalog.js';
 import { exportTables, type Manifest, type TableManifest, writeManifest } from './stages/export.js';
 import { InputError, landEntity } from './stages/land.js';
 import { createSource } from './sources/index.js';
 
-export class QualityError extends Error {
-  override readonly name = 'QualityError';
-}
+export { QualityError } from '../transforms/checks.js';
 
 export interface RunOptions {
   asOf?: string;
@@ -27,6 +39,10 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Wall clock of the run start (tests pin it); rows stamped later are quarantined. */
   now?: Date;
+  /** What started the run (recorded in the ledger); default `run`. */
+  trigger?: Trigger;
+  /** When another run holds the output's lock: wait for it (true, or at most this many seconds) instead of refusing. */
+  wait?: boolean | number;
 }
 
 export interface RunResult {
@@ -34,8 +50,30 @@ export interface RunResult {
   asOf: string;
   outputDir: string;
   catalog: string | null;
-  manifest: Manifest;
+  manifest: Manifest & { checks: CheckResult[] };
   summary: Record<string, string | number | null>;
+}
+
+/** What a run got to, for its ledger entry (filled in as the stages finish). */
+interface RunProgress {
+  timings: Record<string, number>;
+  landed: Record<string, number>;
+  tables: Record<string, number>;
+  checks: ChecksOutcome | null;
+}
+
+interface RunContext {
+  runId: string;
+  asOf: string;
+  now: Date;
+  sink: Sink;
+  localRoot: string;
+  progress: RunProgress;
+  pause: Pause;
+  /** The output's lock (absent for a dry run). */
+  lock: RunLock | null;
+  /** The previous successful run of this output (the volume gate compares against it). */
+  previous: LedgerEntry | undefined;
 }
 
 /** Yesterday in the business time zone, as YYYY-MM-DD. */
@@ -71,37 +109,6 @@ async function loadAudienceHistory(db: Db, files: { asOf: string; path: string }
   await db.run(`create or replace table audience_history as ${parts.join(' union all ')}`);
 }
 
-async function quarantineGate(
-  db: Db,
-  maxShare: number,
-): Promise<Record<string, { rows: number; quarantined: number; share: number }>> {
-  const counts: Record<string, { rows: number; quarantined: number; share: number }> = {};
-  const failures: string[] = [];
-  for (const entity of ENTITIES) {
-    const rows = await db.number(`select count(*) from raw_${entity}`);
-    const quarantined = await db.number(`select count(*) from quarantine where entity = '${entity}'`);
-    const share = rows === 0 ? 0 : quarantined / rows;
-    counts[entity] = { rows, quarantined, share: Number(share.toFixed(6)) };
-    if (share > maxShare) {
-      const top = await db.all<{ column_name: string; reason: string; n: string; example: string }>(
-        `select column_name, reason, count(*) as n,
-                min(source_file || ' row ' || source_row) as example
-         from quarantine where entity = '${entity}' group by all order by n desc limit 3`,
-      );
-      failures.push(
-        `${entity}: ${quarantined} of ${rows} rows (${(share * 100).toFixed(2)}%) quarantined, above quality.max_quarantine_share ` +
-          `${(maxShare * 100).toFixed(2)}%; most common: ${top.map((t) => `${t.column_name} ${t.reason} (${t.n}x, e.g. ${t.example})`).join('; ')}`,
-      );
-    }
-  }
-  if (failures.length) {
-    throw new QualityError(
-      `${failures.join('\n')}\nNothing was published. Fix the export (or the column mapping in the config) and run again.`,
-    );
-  }
-  return counts;
-}
-
 async function readSummary(db: Db): Promise<Record<string, string | number | null>> {
   const row = await db.one(`
     with last_period as (
@@ -130,25 +137,154 @@ async function readSummary(db: Db): Promise<Record<string, string | number | nul
   return summary;
 }
 
+function sumQuarantined(checks: ChecksOutcome | null): number {
+  return Object.values(checks?.quarantine ?? {}).reduce((n, q) => n + q.quarantined, 0);
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Runs the pipeline for one as-of date: takes the output's lock (refusing, or waiting with `wait`, when another
+ * run holds it), cleans up after a killed run, records the run in the ledger, and notifies the webhook.
+ */
 export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Promise<RunResult> {
   const { config } = loaded;
   const log = options.log;
   const now = options.now ?? new Date();
   const asOf = validateAsOf(options.asOf ?? config.as_of ?? defaultAsOf(config.business_time_zone, now));
   const runId = newRunId(asOf, now);
+  const trigger = options.trigger ?? 'run';
+  const created = await createSink(loaded);
+  try {
+    return await runOnSink(loaded, options, { runId, asOf, now, trigger, ...created });
+  } finally {
+    await created.close();
+  }
+}
+
+async function runOnSink(
+  loaded: LoadedConfig,
+  options: RunOptions,
+  base: { runId: string; asOf: string; now: Date; trigger: Trigger; sink: Sink; localRoot: string },
+): Promise<RunResult> {
+  const { config } = loaded;
+  const log = options.log;
+  const { runId, asOf, now, trigger, sink, localRoot } = base;
+  const store = localStateStore(localRoot);
+  const progress: RunProgress = { timings: {}, landed: {}, tables: {}, checks: null };
+  const context = { runId, asOf, now, sink, localRoot, progress, pause: createPause(store.dir) };
+  if (options.dryRun) {
+    const previous = lastSuccess(currentRuns(await store.readLedger()));
+    return executeRun(loaded, options, { ...context, lock: null, previous });
+  }
+
+  const lock = await acquireRunLock(store, {
+    runId,
+    asOf,
+    trigger,
+    wait: options.wait,
+    staleMs: config.lock.stale_seconds * 1000,
+    log,
+  });
+  try {
+    // Holding the lock, no other run of this output is going: whatever the ledger says is running was killed.
+    for (const run of await markAbandoned(store)) {
+      log.warn({ runId: run.run_id, asOf: run.as_of, pid: run.pid }, 'marked an unfinished run as abandoned');
+      const leftover = join(resolvePath(loaded, config.state_dir), 'tmp', run.run_id);
+      await rm(leftover, { recursive: true, force: true });
+    }
+    await clearPauseMarkers(store.dir);
+    const previous = lastSuccess(currentRuns(await store.readLedger()));
+    // Started (for the ledger) once it holds the lock: a run that waited for another one starts after it.
+    const started = startedEntry(runId, asOf, trigger, new Date());
+    await store.appendLedger(started);
+    const finish = (status: 'success' | 'failed', error: string | null): LedgerEntry => {
+      const checks = progress.checks;
+      return {
+        ...started,
+        status,
+        finished_at: new Date().toISOString(),
+        timings_ms: progress.timings,
+        landed_rows: progress.landed,
+        table_rows: progress.tables,
+        quarantined: Object.fromEntries(
+          Object.entries(checks?.quarantine ?? {})
+            .filter(([, q]) => q.rows > 0)
+            .map(([entity, q]) => [entity, q.quarantined]),
+        ),
+        checks: checks && {
+          passed: checks.passed,
+          warned: checks.warned,
+          failed: checks.failed,
+          messages: checks.results.filter((r) => r.status !== 'pass').map((r) => r.message),
+        },
+        error,
+      };
+    };
+    const counts = () => ({
+      ...Object.fromEntries(Object.entries(progress.landed).map(([k, v]) => [`${k}_rows`, v])),
+      quarantined_rows: sumQuarantined(progress.checks),
+    });
+    let result: RunResult;
+    try {
+      result = await executeRun(loaded, options, { ...context, lock, previous });
+    } catch (err) {
+      const reason = oneLine(err);
+      const entry = finish('failed', reason);
+      await store
+        .appendLedger(entry)
+        .catch((e: Error) => log.error({ err: e.message }, 'could not record the failed run in the ledger'));
+      await notify(
+        config.notifications,
+        { runId, asOf, trigger, status: 'failed', output: sink.location, reason, counts: counts() },
+        log,
+      );
+      throw err;
+    }
+    const entry = finish('success', null);
+    await store.appendLedger(entry);
+    await notify(
+      config.notifications,
+      {
+        runId,
+        asOf,
+        trigger,
+        status: 'success',
+        output: sink.location,
+        warnings: entry.checks?.messages,
+        counts: { ...result.summary, ...counts() },
+      },
+      log,
+    );
+    return result;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunContext): Promise<RunResult> {
+  const { config } = loaded;
+  const log = options.log;
+  const { runId, asOf, now, sink, localRoot, progress, pause } = run;
   const stateDir = resolvePath(loaded, config.state_dir);
-  const timings: Record<string, number> = {};
+  const timings = progress.timings;
   const stage = async <T>(name: string, fn: () => Promise<T>, fields?: (r: T) => Record<string, unknown>) => {
+    await pause(name);
     const started = performance.now();
-    const result = await fn();
-    const ms = Math.round(performance.now() - started);
-    timings[name] = ms;
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      timings[name] = Math.round(performance.now() - started);
+    }
+    const ms = timings[name];
     log.info({ stage: name, ms, ...(fields ? fields(result) : {}) }, `stage ${name} done`);
     return result;
   };
 
   log.info({ runId, asOf, config: loaded.file }, 'run started');
-  const { sink, localRoot } = await createSink(loaded);
   if (!options.dryRun) await stage('recover', () => sink.recover(log));
   const tmpDir = join(stateDir, 'tmp', runId);
   await mkdir(tmpDir, { recursive: true });
@@ -157,6 +293,7 @@ export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Pr
     threads: config.duckdb.threads,
     tempDirectory: tmpDir,
     timeZone: config.business_time_zone,
+    fileSearchPath: loaded.baseDir,
   });
   try {
     const configured = ENTITIES.filter((e) => config.sources[e] !== undefined);
@@ -179,6 +316,7 @@ export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Pr
             await mkdir(ctx.landingDir, { recursive: true });
             const landed = await source.land(ctx);
             rows[entity] = (await landEntity(db, entity, spec, landed, log)).rows;
+            progress.landed[entity] = rows[entity] ?? 0;
           } finally {
             await source.close?.();
           }
@@ -213,12 +351,35 @@ export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Pr
       (t) => ({ models: t.length }),
     );
 
-    const quarantine = await stage(
+    const checks = await stage(
       'quality',
-      () => quarantineGate(db, config.quality.max_quarantine_share),
-      (q) => ({ quarantined: Object.values(q).reduce((n, e) => n + e.quarantined, 0) }),
+      async () => {
+        const outcome = await runChecks({
+          db,
+          config,
+          asOf,
+          configured,
+          previous: run.previous && {
+            runId: run.previous.run_id,
+            asOf: run.previous.as_of,
+            landedRows: run.previous.landed_rows,
+          },
+        });
+        progress.checks = outcome;
+        for (const warning of outcome.results.filter((r) => r.status === 'warn')) {
+          log.warn({ check: warning.check, target: warning.target }, warning.message);
+        }
+        assertChecks(outcome);
+        return outcome;
+      },
+      (c) => ({
+        quarantined: Object.values(c.quarantine).reduce((n, e) => n + e.quarantined, 0),
+        checks: { passed: c.passed, warned: c.warned, failed: c.failed },
+      }),
     );
+    const quarantine = checks.quarantine;
     const summary = await readSummary(db);
+    summary.checks_warned = checks.warned;
 
     const stagedDir = join(localRoot, '.staging', runId);
     const tables: Record<string, TableManifest> = options.dryRun
@@ -229,7 +390,7 @@ export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Pr
           (t) => ({ tables: Object.keys(t).length }),
         );
     const fit = (await db.tableExists('bgnbd_fit')) ? ((await db.one('select * from bgnbd_fit')) ?? {}) : {};
-    const manifest: Manifest = {
+    const manifest: Manifest & { checks: CheckResult[] } = {
       run_id: runId,
       as_of: asOf,
       status: 'success',
@@ -244,15 +405,22 @@ export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Pr
       model: Object.fromEntries(
         Object.entries(fit).map(([k, v]) => [k, v === null || typeof v === 'number' ? v : String(v)]),
       ),
+      checks: checks.results,
     };
     if (options.dryRun) {
       return { runId, asOf, outputDir: sink.location, catalog: null, manifest, summary };
     }
+    progress.tables = Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, t.rows]));
+    await writeFile(join(stagedDir, 'checks.json'), `${JSON.stringify(checks.results, null, 2)}\n`);
     manifest.finished_at = new Date().toISOString();
     await writeManifest(stagedDir, manifest);
-    await stage('publish', () =>
-      sink.publish({ asOf, runId, stagedDir, tables: Object.keys(tables) }, log),
-    );
+    if (run.lock?.compromised) {
+      throw new LockError(
+        `the run lock ${run.lock.path} was lost during the run (${run.lock.compromised.message}); nothing was published, run again`,
+      );
+    }
+    const staged = { asOf, runId, stagedDir, tables: Object.keys(tables), pause };
+    await stage('publish', () => sink.publish(staged, log));
     const catalog = await stage('catalog', () => writeCatalog(localRoot));
     log.info({ runId, asOf, output: sink.location, ...summary }, 'run succeeded');
     return { runId, asOf, outputDir: sink.location, catalog, manifest, summary };

@@ -46,6 +46,7 @@ export class LocalSink implements Sink {
     await mkdir(runMarker, { recursive: true });
     await cp(join(run.stagedDir, '_manifest.json'), join(runMarker, '_manifest.json'));
     await writeFile(join(runMarker, '_SUCCESS'), '');
+    await run.pause?.('publish-current');
     // 2. current/: complete the version folder, then swap the symlink atomically.
     await cp(join(run.stagedDir, '_manifest.json'), join(version, '_manifest.json'));
     await writeFile(join(version, '_SUCCESS'), '');
@@ -88,6 +89,10 @@ export class LocalSink implements Sink {
     return found;
   }
 
+  async isPublished(asOf: string): Promise<boolean> {
+    return existsSync(join(this.root, 'runs', `as_of=${asOf}`, '_SUCCESS'));
+  }
+
   async recover(log: Logger): Promise<void> {
     const staging = join(this.root, STAGING);
     if (existsSync(staging)) {
@@ -95,8 +100,15 @@ export class LocalSink implements Sink {
       if (leftovers.length) log.warn({ leftovers: leftovers.length }, 'removing what an interrupted run left in staging');
       await rm(staging, { recursive: true, force: true });
     }
-    for (const entry of existsSync(this.root) ? await readdir(this.root) : []) {
-      if (entry.startsWith('.current-')) await rm(join(this.root, entry), { force: true });
+    for (const entry of existsSync(this.root) ? await readdir(this.root, { withFileTypes: true }) : []) {
+      if (entry.name.startsWith('.current-')) await rm(join(this.root, entry.name), { force: true });
+      // A partition a killed replaceDir() had moved aside (history() never reads these).
+      if (entry.isDirectory() && !entry.name.startsWith('.') && !entry.name.startsWith('_')) {
+        for (const sub of await readdir(join(this.root, entry.name))) {
+          const aside = join(this.root, entry.name, sub);
+          if (/^as_of=.*\.old-\d+$/.test(sub)) await rm(aside, { recursive: true, force: true });
+        }
+      }
     }
     await this.pruneVersions();
   }

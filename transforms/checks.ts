@@ -1,0 +1,375 @@
+// Data-quality gates, dbt style, run after the models and before anything is exported or published:
+//   unique and not_null on each published table's grain, accepted_values, relationships,
+//   freshness of each configured entity, volume against the previous successful run, and the quarantine share.
+// Each gate is `error` (the run fails and publishes nothing), `warn` (published and flagged) or `off`
+// (config `checks:`). Messages say what broke and where; they never carry e-mail addresses or names.
+import { type CheckSeverity, type Config, ENTITIES, type Entity } from '../config/schema.js';
+import { type Db, sqlIdent, sqlString } from '../pipelines/duckdb.js';
+import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
+
+export class QualityError extends Error {
+  override readonly name = 'QualityError';
+}
+
+export const CHECK_KINDS = [
+  'unique',
+  'not_null',
+  'accepted_values',
+  'relationships',
+  'freshness',
+  'volume',
+  'quarantine',
+] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+export interface CheckResult {
+  check: CheckKind;
+  /** What was checked: `table(columns)`, `table.column`, `child.column -> parent.column` or an entity. */
+  target: string;
+  severity: 'error' | 'warn';
+  status: 'pass' | 'warn' | 'fail';
+  /** Offending rows or values (0 when it passed). */
+  failing: number;
+  /** What broke and where (empty when it passed). */
+  message: string;
+}
+
+export interface QuarantineCount {
+  rows: number;
+  quarantined: number;
+  share: number;
+}
+
+export interface CheckContext {
+  db: Db;
+  config: Config;
+  asOf: string;
+  /** Entities with a configured source. */
+  configured: readonly Entity[];
+  /** Raw rows per entity of the previous successful run of this output (volume check), with its id. */
+  previous?: { runId: string; asOf: string; landedRows: Record<string, number> };
+}
+
+export interface ChecksOutcome {
+  results: CheckResult[];
+  quarantine: Record<string, QuarantineCount>;
+  passed: number;
+  warned: number;
+  failed: number;
+}
+
+/** Columns whose values never appear in a message (personal data). */
+const PERSONAL = new Set(['email', 'first_name', 'last_name']);
+
+export const ACCEPTED_VALUES: { table: string; column: string; values: readonly string[] }[] = [
+  {
+    table: 'fct_customer_period',
+    column: 'lifecycle',
+    values: ['new', 'retained', 'resurrected', 'churned', 'dormant'],
+  },
+  {
+    table: 'customer_health',
+    column: 'status',
+    values: ['active', 'at_risk', 'silent_churn', 'churned', 'lost'],
+  },
+  { table: 'reactivation_audience', column: 'status', values: ['at_risk', 'silent_churn', 'churned'] },
+  { table: 'survey_trends', column: 'survey_type', values: ['nps', 'csat'] },
+  { table: 'reactivation_audience', column: 'group', values: ['target', 'control'] },
+];
+
+export const RELATIONSHIPS: { child: string; column: string; parent: string; parentColumn: string }[] = [
+  {
+    child: 'fct_customer_period',
+    column: 'customer_id',
+    parent: 'stg_customers',
+    parentColumn: 'customer_id',
+  },
+  { child: 'customer_health', column: 'customer_id', parent: 'stg_customers', parentColumn: 'customer_id' },
+  {
+    child: 'reactivation_audience',
+    column: 'customer_id',
+    parent: 'customer_health',
+    parentColumn: 'customer_id',
+  },
+];
+
+/** The timestamp that says how fresh each entity's export is. */
+export const FRESHNESS_COLUMNS: Record<Entity, string> = {
+  customers: 'signup_at',
+  orders: 'ordered_at',
+  subscriptions: 'started_at',
+  activity: 'occurred_at',
+  email_events: 'occurred_at',
+  surveys: 'responded_at',
+  tickets: 'opened_at',
+  invoices: 'issued_at',
+};
+
+function outcome(
+  check: CheckKind,
+  target: string,
+  severity: CheckSeverity,
+  failing: number,
+  message: string,
+): CheckResult | null {
+  if (severity === 'off') return null;
+  const status = failing === 0 ? 'pass' : severity === 'error' ? 'fail' : 'warn';
+  return { check, target, severity, status, failing, message: failing === 0 ? '' : message };
+}
+
+async function columnsOf(db: Db, table: string): Promise<Set<string> | null> {
+  if (!(await db.tableExists(table))) return null;
+  const rows = await db.all<{ column_name: string }>(`describe ${sqlIdent(table)}`);
+  return new Set(rows.map((r) => r.column_name));
+}
+
+/** The problem when a table or its columns are missing, or null. */
+function missing(table: string, columns: Set<string> | null, wanted: readonly string[]): string | null {
+  if (columns === null) return `table ${table} was not built`;
+  const absent = wanted.filter((c) => !columns.has(c));
+  return absent.length ? `${table} has no column ${absent.join(', ')}` : null;
+}
+
+function examples(values: string[]): string {
+  return values.length ? `, e.g. ${values.join(', ')}` : '';
+}
+
+async function uniqueAndNotNull(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  const { db, config } = ctx;
+  for (const table of PUBLISHED_TABLES) {
+    const grain = [...table.grain];
+    const target = `${table.name}(${grain.join(', ')})`;
+    const columns = await columnsOf(db, table.name);
+    const problem = missing(table.name, columns, grain);
+    if (problem) {
+      results.push(outcome('unique', target, config.checks.unique, 1, `unique: ${problem}`));
+      continue;
+    }
+    const keys = grain.map(sqlIdent).join(', ');
+    const showKeys = !grain.some((c) => PERSONAL.has(c));
+    const dupes = await db.all<{ k: string; n: string }>(
+      `select concat_ws('/', ${grain.map((c) => `coalesce(cast(${sqlIdent(c)} as varchar), 'null')`).join(', ')}) as k,
+              count(*) as n
+       from ${sqlIdent(table.name)} group by ${keys} having count(*) > 1 order by n desc, k limit 1000`,
+    );
+    results.push(
+      outcome(
+        'unique',
+        target,
+        config.checks.unique,
+        dupes.length,
+        `unique: ${table.name} has ${dupes.length}${dupes.length === 1000 ? '+' : ''} duplicate ${grain.join(' x ')} value(s)` +
+          examples(showKeys ? dupes.slice(0, 3).map((d) => `${d.k} (${d.n}x)`) : []),
+      ),
+    );
+    for (const column of grain) {
+      const nulls = await db.number(
+        `select count(*) from ${sqlIdent(table.name)} where ${sqlIdent(column)} is null`,
+      );
+      results.push(
+        outcome(
+          'not_null',
+          `${table.name}.${column}`,
+          config.checks.not_null,
+          nulls,
+          `not_null: ${table.name}.${column} is null in ${nulls} row(s)`,
+        ),
+      );
+    }
+  }
+}
+
+async function acceptedValues(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  const { db, config } = ctx;
+  for (const rule of ACCEPTED_VALUES) {
+    const target = `${rule.table}.${rule.column}`;
+    const problem = missing(rule.table, await columnsOf(db, rule.table), [rule.column]);
+    if (problem) {
+      results.push(
+        outcome('accepted_values', target, config.checks.accepted_values, 1, `accepted_values: ${problem}`),
+      );
+      continue;
+    }
+    const bad = await db.all<{ v: string; n: string }>(
+      `select cast(${sqlIdent(rule.column)} as varchar) as v, count(*) as n from ${sqlIdent(rule.table)}
+       where ${sqlIdent(rule.column)} is not null
+         and cast(${sqlIdent(rule.column)} as varchar) not in (${rule.values.map(sqlString).join(', ')})
+       group by all order by n desc, v`,
+    );
+    const rows = bad.reduce((n, b) => n + Number(b.n), 0);
+    results.push(
+      outcome(
+        'accepted_values',
+        target,
+        config.checks.accepted_values,
+        rows,
+        `accepted_values: ${target} has ${rows} row(s) outside (${rule.values.join(', ')}): ` +
+          bad
+            .slice(0, 3)
+            .map((b) => `'${b.v}' (${b.n}x)`)
+            .join(', '),
+      ),
+    );
+  }
+}
+
+async function relationships(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  const { db, config } = ctx;
+  for (const rule of RELATIONSHIPS) {
+    const target = `${rule.child}.${rule.column} -> ${rule.parent}.${rule.parentColumn}`;
+    const problem =
+      missing(rule.child, await columnsOf(db, rule.child), [rule.column]) ??
+      missing(rule.parent, await columnsOf(db, rule.parent), [rule.parentColumn]);
+    if (problem) {
+      results.push(
+        outcome('relationships', target, config.checks.relationships, 1, `relationships: ${problem}`),
+      );
+      continue;
+    }
+    const orphans = await db.all<{ v: string }>(
+      `select distinct cast(child.${sqlIdent(rule.column)} as varchar) as v
+       from ${sqlIdent(rule.child)} as child
+       where child.${sqlIdent(rule.column)} is not null
+         and not exists (select 1 from ${sqlIdent(rule.parent)} as parent
+                         where parent.${sqlIdent(rule.parentColumn)} = child.${sqlIdent(rule.column)})
+       order by v`,
+    );
+    results.push(
+      outcome(
+        'relationships',
+        target,
+        config.checks.relationships,
+        orphans.length,
+        `relationships: ${orphans.length} ${rule.column} value(s) of ${rule.child} are not in ${rule.parent}` +
+          examples(orphans.slice(0, 3).map((o) => o.v)),
+      ),
+    );
+  }
+}
+
+async function freshness(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  const { db, config, asOf } = ctx;
+  const settings = config.checks.freshness;
+  for (const entity of ENTITIES) {
+    const maxAge = settings.max_age_days[entity];
+    if (maxAge === undefined || !ctx.configured.includes(entity)) continue;
+    const table = `stg_${entity}`;
+    const column = FRESHNESS_COLUMNS[entity];
+    const problem = missing(table, await columnsOf(db, table), [column]);
+    if (problem) {
+      results.push(outcome('freshness', entity, settings.severity, 1, `freshness: ${problem}`));
+      continue;
+    }
+    const row = await db.one<{ newest: string | null; age: number | string | null }>(
+      `select strftime(newest, '%Y-%m-%d') as newest, date_diff('day', newest, date ${sqlString(asOf)}) as age
+       from (select max(business_date(${sqlIdent(column)}, (select time_zone from run_params))) as newest
+             from ${sqlIdent(table)})`,
+    );
+    const age = row?.age === null || row?.age === undefined ? null : Number(row.age);
+    const stale = age === null || age > maxAge;
+    results.push(
+      outcome(
+        'freshness',
+        entity,
+        settings.severity,
+        stale ? 1 : 0,
+        age === null
+          ? `freshness: ${entity} has no rows up to the as-of date ${asOf} (${table}.${column})`
+          : `freshness: the newest ${entity} row (${column}) is from ${row?.newest}, ${age} days before the as-of date ${asOf}; ` +
+              `checks.freshness.max_age_days.${entity} is ${maxAge}`,
+      ),
+    );
+  }
+}
+
+async function volume(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  const { db, config, previous } = ctx;
+  const settings = config.checks.volume;
+  if (!previous) return;
+  for (const entity of ctx.configured) {
+    const before = previous.landedRows[entity];
+    if (before === undefined || before === 0) continue;
+    const now = await db.number(`select count(*) from raw_${entity}`);
+    const drop = (before - now) / before;
+    results.push(
+      outcome(
+        'volume',
+        entity,
+        settings.severity,
+        drop >= settings.max_drop_share ? before - now : 0,
+        `volume: ${entity} has ${now} raw rows, ${(drop * 100).toFixed(0)}% fewer than the ${before} of the previous ` +
+          `successful run ${previous.runId} (as of ${previous.asOf}); checks.volume.max_drop_share is ${settings.max_drop_share}. ` +
+          `Check that the ${entity} export is complete`,
+      ),
+    );
+  }
+}
+
+/** Rows and quarantined rows per entity. */
+export async function quarantineCounts(db: Db): Promise<Record<string, QuarantineCount>> {
+  const counts: Record<string, QuarantineCount> = {};
+  for (const entity of ENTITIES) {
+    const rows = await db.number(`select count(*) from raw_${entity}`);
+    const quarantined = await db.number(`select count(*) from quarantine where entity = '${entity}'`);
+    const share = rows === 0 ? 0 : quarantined / rows;
+    counts[entity] = { rows, quarantined, share: Number(share.toFixed(6)) };
+  }
+  return counts;
+}
+
+async function quarantineShare(
+  ctx: CheckContext,
+  counts: Record<string, QuarantineCount>,
+  results: (CheckResult | null)[],
+): Promise<void> {
+  const { db, config } = ctx;
+  const maxShare = config.quality.max_quarantine_share;
+  for (const entity of ENTITIES) {
+    const c = counts[entity];
+    if (!c || c.rows === 0) continue;
+    const over = c.quarantined / c.rows > maxShare;
+    let message = '';
+    if (over) {
+      const top = await db.all<{ column_name: string; reason: string; n: string; example: string }>(
+        `select column_name, reason, count(*) as n,
+                min(source_file || ' row ' || source_row) as example
+         from quarantine where entity = '${entity}' group by all order by n desc, column_name, reason limit 3`,
+      );
+      message =
+        `quarantine: ${entity}: ${c.quarantined} of ${c.rows} rows (${(c.share * 100).toFixed(2)}%) quarantined, above ` +
+        `quality.max_quarantine_share ${(maxShare * 100).toFixed(2)}%; most common: ` +
+        top.map((t) => `${t.column_name} ${t.reason} (${t.n}x, e.g. ${t.example})`).join('; ');
+    }
+    results.push(outcome('quarantine', entity, config.checks.quarantine, over ? c.quarantined : 0, message));
+  }
+}
+
+/** Runs every configured gate; never throws for a failed gate (see `assertChecks`). */
+export async function runChecks(ctx: CheckContext): Promise<ChecksOutcome> {
+  const collected: (CheckResult | null)[] = [];
+  const quarantine = await quarantineCounts(ctx.db);
+  await quarantineShare(ctx, quarantine, collected);
+  await volume(ctx, collected);
+  await freshness(ctx, collected);
+  await uniqueAndNotNull(ctx, collected);
+  await acceptedValues(ctx, collected);
+  await relationships(ctx, collected);
+  const results = collected.filter((r): r is CheckResult => r !== null);
+  return {
+    results,
+    quarantine,
+    passed: results.filter((r) => r.status === 'pass').length,
+    warned: results.filter((r) => r.status === 'warn').length,
+    failed: results.filter((r) => r.status === 'fail').length,
+  };
+}
+
+/** Throws a QualityError naming every failed `error` gate. */
+export function assertChecks(outcome: ChecksOutcome): void {
+  const failed = outcome.results.filter((r) => r.status === 'fail');
+  if (failed.length === 0) return;
+  throw new QualityError(
+    `${failed.length} data-quality gate(s) failed, nothing was published: ${failed.map((f) => f.message).join(' | ')}. ` +
+      'Fix the export (or the column mapping in the config, or the gate in the checks: section) and run again',
+  );
+}
