@@ -6,6 +6,11 @@ import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { addOpsCommands, parseWait, WAIT_OPTION_HELP } from './ops/commands.js';
 import { runPipeline, validateAsOf } from './run.js';
+import { validate } from './validate.js';
+
+class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+}
 
 function parseIntArg(value: string): number {
   const n = Number(value);
@@ -90,16 +95,21 @@ export function buildProgram(): Command {
 
   program
     .command('validate')
-    .description('check the config and every input; builds all models in memory and writes nothing')
+    .description('check the config, every source and the output; local inputs are also modelled in memory; writes nothing')
     .option('--as-of <date>', 'as-of date YYYY-MM-DD', parseDateArg)
     .action(async (opts: { asOf?: string }, cmd: Command) => {
       const { loaded, log } = setup(cmd);
-      const result = await runPipeline(loaded, { asOf: opts.asOf, log, dryRun: true });
-      const q = result.manifest.quarantine;
-      const lines = Object.entries(q)
-        .filter(([, v]) => v.rows > 0)
-        .map(([entity, v]) => `  ${entity.padEnd(14)} ${String(v.rows).padStart(10)} rows, ${v.quarantined} quarantined`);
-      process.stdout.write(`config ${loaded.file} and its inputs are valid (as of ${result.asOf}):\n${lines.join('\n')}\n`);
+      const report = await validate(loaded, opts.asOf, log);
+      const lines = report.checked.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.problem ? `: ${c.problem}` : ''}`);
+      if (report.quarantine) {
+        lines.push(`  inputs as of ${report.asOf}:`);
+        for (const [entity, q] of Object.entries(report.quarantine)) {
+          if (q.rows > 0) lines.push(`    ${entity.padEnd(14)} ${String(q.rows).padStart(10)} rows, ${q.quarantined} quarantined`);
+        }
+      }
+      process.stdout.write(`config ${loaded.file}\n${lines.join('\n')}\n`);
+      const failed = report.checked.filter((c) => !c.ok);
+      if (failed.length) throw new ValidationError(`${failed.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`);
     });
 
   addOpsCommands(program);
@@ -149,7 +159,7 @@ export async function main(argv: string[]): Promise<void> {
         'SourceError',
         'SinkError',
         'ModelError',
-        'LockError',
+        'LockError', 'ValidationError',
         'BackfillError',
         'ScheduleError',
       ].includes(e.name);
