@@ -1,0 +1,184 @@
+// End to end on a small generated sample: every published file, the manifest against the files, the
+// audience CSV as marketing imports it, detection quality against the ground truth, and a second run of
+// the same as-of date giving byte-identical tables.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
+import { Db, sqlString } from '../pipelines/duckdb.js';
+import { silentLogger } from '../pipelines/log.js';
+import { type RunResult, runPipeline } from '../pipelines/run.js';
+import { scoreHealth } from '../pipelines/sample/quality.js';
+import { generateSample } from '../pipelines/sample/generate.js';
+import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** The columns the spec lists per table (more are welcome). */
+const SPEC_COLUMNS: Record<string, string[]> = {
+  fct_customer_period: [
+    'customer_id', 'period_start', 'period_end', 'cohort_period', 'period_index', 'is_active', 'lifecycle', 'orders',
+    'revenue', 'refunds', 'activity_events', 'emails_sent', 'emails_opened', 'emails_clicked', 'nps_responses',
+    'nps_avg', 'csat_responses', 'csat_avg', 'tickets_opened', 'complaints', 'invoices_due', 'invoices_paid_late',
+    'avg_days_late', 'subscription_active', 'mrr', 'is_complete',
+  ],
+  cohort_retention: [
+    'cohort_period', 'period_index', 'segment', 'cohort_size', 'active_customers', 'retention_pct', 'unbounded_active',
+    'unbounded_retention_pct', 'revenue', 'cumulative_revenue_per_customer',
+  ],
+  churn_summary: [
+    'period_start', 'segment', 'customers_start', 'new_customers', 'retained', 'resurrected', 'churned',
+    'active_customers', 'churn_rate_pct', 'retention_rate_pct', 'nrr_pct', 'grr_pct', 'mrr_start', 'mrr_new',
+    'mrr_expansion', 'mrr_contraction', 'mrr_churned', 'mrr_reactivation', 'mrr_end', 'mrr_grr_pct', 'mrr_nrr_pct',
+  ],
+  survey_trends: [
+    'period_start', 'survey_type', 'segment', 'responses', 'promoters', 'passives', 'detractors', 'nps', 'nps_moe95',
+    'satisfied', 'csat_pct', 'score_avg', 'rolling_3', 'delta_vs_prev', 'significant_change',
+  ],
+  customer_health: [
+    'customer_id', 'status', 'risk_score', 'reasons', 'days_since_last_activity', 'typical_gap_days', 'p_alive',
+    'expected_purchases_next_90d', 'rfm_segment',
+  ],
+  reactivation_audience: [
+    'email', 'customer_id', 'first_name', 'last_name', 'country', 'segment', 'status', 'risk_score', 'reasons',
+    'last_active_at', 'lifetime_revenue', 'p_alive', 'priority_rank', 'offer_tier', 'group', 'email_sha256',
+  ],
+  audience_exclusions: ['reason', 'customers'],
+  quarantine: ['entity', 'source_file', 'source_row', 'column_name', 'reason'],
+};
+
+describe('end to end on a generated sample', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'churn-e2e-'));
+  let first: RunResult;
+  let second: RunResult;
+  let firstHashes: Record<string, string>;
+  let db: Db;
+  const out = join(dir, 'out');
+
+  beforeAll(async () => {
+    const sample = await generateSample({ dir: join(dir, 'data', 'sample'), customers: 600, seed: 7 });
+    // The embedded default config, beside its own copy of the sample.
+    writeFileSync(join(dir, 'churn.yaml'), readFileSync(DEFAULT_CONFIG_FILE, 'utf8'));
+    const loaded = loadConfig(join(dir, 'churn.yaml'));
+    first = await runPipeline(loaded, { asOf: sample.asOf, log: silentLogger() });
+    firstHashes = hashes(join(out, 'current'));
+    second = await runPipeline(loaded, { asOf: sample.asOf, log: silentLogger() });
+    db = await Db.open();
+  });
+  afterAll(() => db?.close());
+
+  function hashes(root: string): Record<string, string> {
+    const found: Record<string, string> = {};
+    for (const table of readdirSync(root).filter((t) => !t.startsWith('_'))) {
+      for (const file of readdirSync(join(root, table))) found[`${table}/${file}`] = sha(join(root, table, file));
+    }
+    return found;
+  }
+
+  it('publishes every table of the spec under current/ and as_of=, with _manifest.json and _SUCCESS', () => {
+    for (const { name } of PUBLISHED_TABLES) {
+      expect(existsSync(join(out, 'current', name, 'part-0.parquet')), name).toBe(true);
+      expect(existsSync(join(out, name, `as_of=${first.asOf}`, 'part-0.parquet')), name).toBe(true);
+    }
+    expect(existsSync(join(out, 'current', '_SUCCESS'))).toBe(true);
+    expect(existsSync(join(out, 'runs', `as_of=${first.asOf}`, '_SUCCESS'))).toBe(true);
+    expect(existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv'))).toBe(true);
+    expect(existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience_hashed.csv'))).toBe(true);
+  });
+
+  it('has every column the spec lists, typed', async () => {
+    for (const [table, columns] of Object.entries(SPEC_COLUMNS)) {
+      const described = await db.all<{ column_name: string; column_type: string }>(
+        `describe select * from read_parquet(${sqlString(join(out, 'current', table, 'part-0.parquet'))})`,
+      );
+      const names = described.map((c) => c.column_name);
+      for (const column of columns) expect(names, `${table}.${column}`).toContain(column);
+      const types = Object.fromEntries(described.map((c) => [c.column_name, c.column_type]));
+      if (table === 'fct_customer_period') {
+        expect(types.period_start).toBe('DATE');
+        expect(types.revenue).toMatch(/DECIMAL/);
+        expect(types.is_active).toBe('BOOLEAN');
+      }
+    }
+  });
+
+  it('keeps each table to its grain', async () => {
+    for (const { name, grain } of PUBLISHED_TABLES) {
+      const file = sqlString(join(out, 'current', name, 'part-0.parquet'));
+      const dupes = await db.number(
+        `select count(*) from (select ${grain.map((g) => `"${g}"`).join(', ')} from read_parquet(${file}) group by all having count(*) > 1)`,
+      );
+      expect(dupes, name).toBe(0);
+    }
+  });
+
+  it('has a manifest whose row counts, schemas and checksums match the files', async () => {
+    const manifest = JSON.parse(readFileSync(join(out, 'current', '_manifest.json'), 'utf8'));
+    expect(manifest.as_of).toBe(first.asOf);
+    for (const { name } of PUBLISHED_TABLES) {
+      const entry = manifest.tables[name];
+      const rows = await db.number(
+        `select count(*) from read_parquet(${sqlString(join(out, 'current', name, 'part-0.parquet'))})`,
+      );
+      expect(entry.rows, name).toBe(rows);
+      for (const f of entry.files) expect(sha(join(out, 'current', f.path)), f.path).toBe(f.sha256);
+    }
+    expect(Object.keys(manifest.quarantine)).toContain('orders');
+    expect(manifest.quarantine.orders.quarantined).toBeGreaterThan(0);
+  });
+
+  it('gives byte-identical table files on a second run of the same as-of date', () => {
+    expect(second.runId).not.toBe(first.runId);
+    expect(hashes(join(out, 'current'))).toEqual(firstHashes);
+  });
+
+  it('catches the planted bad rows in quarantine', async () => {
+    const reasons = await db.all<{ reason: string }>(
+      `select distinct reason from read_parquet(${sqlString(join(out, 'current', 'quarantine', 'part-0.parquet'))}) order by 1`,
+    );
+    expect(reasons.map((r) => r.reason)).toEqual(
+      expect.arrayContaining(['duplicate key', 'unparseable timestamp', 'timestamp before 1970']),
+    );
+  });
+
+  it('writes an audience CSV marketing can import: tool headers, no live formula, no duplicate, nobody opted out', async () => {
+    const csvPath = join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv');
+    const text = readFileSync(csvPath, 'utf8');
+    expect(text.split('\r\n')[0]).toMatch(/^"Email Address","First Name","Last Name"/);
+    const rows = await db.all<Record<string, string>>(`select * from read_csv(${sqlString(csvPath)}, all_varchar = true)`);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      for (const value of Object.values(row)) if (value) expect(value).not.toMatch(/^[=+\-@\t\r]/);
+    }
+    const emails = rows.map((r) => r['Email Address']!);
+    expect(new Set(emails).size).toBe(emails.length);
+    const optedOut = await db.number(`
+      with customers as (select * from read_csv(${sqlString(join(dir, 'data/sample/customers.csv'))}, all_varchar = true)),
+           unsubscribed as (
+             select distinct customer_id from read_json(${sqlString(join(dir, 'data/sample/email_events.ndjson'))})
+             where event_type in ('unsubscribe', 'spam_complaint', 'bounce')),
+           csv as (select "Customer ID" as customer_id from read_csv(${sqlString(csvPath)}, all_varchar = true))
+      select count(*) from csv
+      where customer_id in (select customer_id from unsubscribed)
+         or customer_id in (select customer_id from customers where lower(marketing_consent) <> 'true')`);
+    expect(optedOut).toBe(0);
+  });
+
+  it('flags the planted silent churners (recall >= 0.8, precision >= 0.7 at the default thresholds)', async () => {
+    const quality = await scoreHealth(db, join(dir, 'data/sample'), join(out, 'current', 'customer_health', 'part-0.parquet'));
+    expect(quality.planted_silent_churners).toBeGreaterThan(30);
+    expect(quality.recall).toBeGreaterThanOrEqual(0.8);
+    expect(quality.precision).toBeGreaterThanOrEqual(0.7);
+  });
+
+  it('opens every table through the catalog file', async () => {
+    const catalog = await Db.open({ path: join(out, 'catalog.duckdb') });
+    try {
+      for (const { name } of PUBLISHED_TABLES) expect(await catalog.number(`select count(*) from ${name}`)).toBe(first.manifest.tables[name]!.rows);
+    } finally {
+      catalog.close();
+    }
+  });
+});
