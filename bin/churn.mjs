@@ -5,7 +5,9 @@ import { register } from 'tsx/esm/api';
 // Process warnings (e.g. the AWS SDK's Node-version notice) go to stderr as JSON lines like every other log line.
 process.removeAllListeners('warning');
 process.on('warning', (warning) => {
-  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: `${warning.name}: ${warning.message}` })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 40, time: Date.now(), msg: `${warning.name}: ${warning.message}` })}\n`,
+  );
 });
 
 register();

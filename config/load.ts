@@ -90,7 +90,9 @@ export function parseConfig(
   const interpolated = interpolate(raw, [], secrets, env);
   const result = configSchema.safeParse(interpolated);
   if (!result.success) {
-    throw new ConfigError(`${file} has ${result.error.issues.length} problem(s):\n${formatIssues(result.error, interpolated, secrets)}`);
+    throw new ConfigError(
+      `${file} has ${result.error.issues.length} problem(s):\n${formatIssues(result.error, interpolated, secrets)}`,
+    );
   }
   return { config: result.data, secrets };
 }

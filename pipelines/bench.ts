@@ -33,7 +33,12 @@ export async function main(argv: string[]): Promise<void> {
   const opts = new Command('bench')
     .option('--customers <n>', 'customers in the generated sample', (v) => Number(v), 100_000)
     .option('--seed <n>', 'seed', (v) => Number(v), 42)
-    .option('--warehouse-rows <n>', 'also extract this many rows from PostgreSQL (0 = skip)', (v) => Number(v), 0)
+    .option(
+      '--warehouse-rows <n>',
+      'also extract this many rows from PostgreSQL (0 = skip)',
+      (v) => Number(v),
+      0,
+    )
     .option('--keep', 'keep the generated data and outputs')
     .parse(argv)
     .opts<{ customers: number; seed: number; warehouseRows: number; keep?: boolean }>();
@@ -43,8 +48,15 @@ export async function main(argv: string[]): Promise<void> {
   const lines: BenchLine[] = [];
   try {
     const { generateSample } = await import('./sample/generate.js');
-    const sample = await generateSample({ dir: join(dir, 'data', 'sample'), customers: opts.customers, seed: opts.seed }, log);
-    lines.push({ stage: 'sample-data', ms: sample.ms, rows: Object.values(sample.rows).reduce((a, b) => a + b, 0) });
+    const sample = await generateSample(
+      { dir: join(dir, 'data', 'sample'), customers: opts.customers, seed: opts.seed },
+      log,
+    );
+    lines.push({
+      stage: 'sample-data',
+      ms: sample.ms,
+      rows: Object.values(sample.rows).reduce((a, b) => a + b, 0),
+    });
     // The embedded default config, with its relative paths resolved against the bench folder.
     const defaults = loadConfig();
     const configFile = join(dir, 'churn.yaml');
@@ -56,7 +68,8 @@ export async function main(argv: string[]): Promise<void> {
     const built = m.model_timings.reduce((n, t) => n + t.rows, 0);
     const published = Object.values(m.tables).reduce((n, t) => n + t.rows, 0);
     for (const [stage, ms] of Object.entries(m.timings_ms)) {
-      const rows = stage === 'land' || stage === 'quality' ? landed : stage === 'transform' ? built : published;
+      const rows =
+        stage === 'land' || stage === 'quality' ? landed : stage === 'transform' ? built : published;
       lines.push({ stage: `run: ${stage}`, ms, rows });
     }
     for (const t of [...m.model_timings].sort((a, b) => b.ms - a.ms).slice(0, 8)) {

@@ -43,7 +43,10 @@ const SAMPLE_DIR = 'data/sample';
 async function sampleData(dir: string, customers: number, seed: number, log: Logger): Promise<string> {
   const { generateSample } = await import('./sample/generate.js');
   const result = await generateSample({ dir, customers, seed }, log);
-  log.info({ dir: result.dir, customers: result.customers, rows: result.rows, ms: result.ms }, 'sample data written');
+  log.info(
+    { dir: result.dir, customers: result.customers, rows: result.rows, ms: result.ms },
+    'sample data written',
+  );
   return result.asOf;
 }
 
@@ -64,7 +67,9 @@ function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
   if (s.recall !== undefined) {
     lines.push(
       `  detection vs ground truth:  recall ${Number(s.recall).toFixed(2)}, precision ${Number(s.precision).toFixed(2)}` +
-        (s.median_days_to_flag !== undefined ? `, median ${s.median_days_to_flag} days from decay start to first flag` : ''),
+        (s.median_days_to_flag !== undefined
+          ? `, median ${s.median_days_to_flag} days from decay start to first flag`
+          : ''),
     );
   }
   lines.push(
@@ -77,7 +82,9 @@ function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
 
 export function buildProgram(): Command {
   const program = new Command('churn')
-    .description('Nightly churn analytics: customer-period facts, cohorts, churn, NPS/CSAT, early warning, audience')
+    .description(
+      'Nightly churn analytics: customer-period facts, cohorts, churn, NPS/CSAT, early warning, audience',
+    )
     .option('-c, --config <file>', 'config file (YAML); default: the embedded sample config')
     .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
     .showHelpAfterError();
@@ -85,7 +92,11 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('run the pipeline for one as-of date and publish the tables')
-    .option('--as-of <date>', 'as-of date YYYY-MM-DD (default: yesterday in the business time zone)', parseDateArg)
+    .option(
+      '--as-of <date>',
+      'as-of date YYYY-MM-DD (default: yesterday in the business time zone)',
+      parseDateArg,
+    )
     .option('--wait [seconds]', WAIT_OPTION_HELP, parseWait)
     .action(async (opts: { asOf?: string; wait?: true | number }, cmd: Command) => {
       const { loaded, log } = setup(cmd);
@@ -95,21 +106,31 @@ export function buildProgram(): Command {
 
   program
     .command('validate')
-    .description('check the config, every source and the output; local inputs are also modelled in memory; writes nothing')
+    .description(
+      'check the config, every source and the output; local inputs are also modelled in memory; writes nothing',
+    )
     .option('--as-of <date>', 'as-of date YYYY-MM-DD', parseDateArg)
     .action(async (opts: { asOf?: string }, cmd: Command) => {
       const { loaded, log } = setup(cmd);
       const report = await validate(loaded, opts.asOf, log);
-      const lines = report.checked.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.problem ? `: ${c.problem}` : ''}`);
+      const lines = report.checked.map(
+        (c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.problem ? `: ${c.problem}` : ''}`,
+      );
       if (report.quarantine) {
         lines.push(`  inputs as of ${report.asOf}:`);
         for (const [entity, q] of Object.entries(report.quarantine)) {
-          if (q.rows > 0) lines.push(`    ${entity.padEnd(14)} ${String(q.rows).padStart(10)} rows, ${q.quarantined} quarantined`);
+          if (q.rows > 0)
+            lines.push(
+              `    ${entity.padEnd(14)} ${String(q.rows).padStart(10)} rows, ${q.quarantined} quarantined`,
+            );
         }
       }
       process.stdout.write(`config ${loaded.file}\n${lines.join('\n')}\n`);
       const failed = report.checked.filter((c) => !c.ok);
-      if (failed.length) throw new ValidationError(`${failed.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`);
+      if (failed.length)
+        throw new ValidationError(
+          `${failed.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`,
+        );
     });
 
   addOpsCommands(program);
@@ -159,7 +180,8 @@ export async function main(argv: string[]): Promise<void> {
         'SourceError',
         'SinkError',
         'ModelError',
-        'LockError', 'ValidationError',
+        'LockError',
+        'ValidationError',
         'BackfillError',
         'ScheduleError',
       ].includes(e.name);

@@ -3,7 +3,9 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(options: { level?: string; pretty?: boolean; secrets?: readonly string[] } = {}): Logger {
+export function createLogger(
+  options: { level?: string; pretty?: boolean; secrets?: readonly string[] } = {},
+): Logger {
   const pretty = options.pretty ?? (process.stderr.isTTY === true && process.env.CI === undefined);
   const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
   const redactSecrets = (text: string): string => secrets.reduce((t, s) => t.split(s).join('***'), text);
@@ -11,7 +13,10 @@ export function createLogger(options: { level?: string; pretty?: boolean; secret
     {
       level: options.level ?? process.env.CHURN_LOG_LEVEL ?? 'info',
       base: undefined,
-      redact: { paths: ['email', '*.email', 'connection', '*.connection', 'password', '*.password'], censor: '***' },
+      redact: {
+        paths: ['email', '*.email', 'connection', '*.connection', 'password', '*.password'],
+        censor: '***',
+      },
       hooks: {
         streamWrite: secrets.length ? redactSecrets : undefined,
       },

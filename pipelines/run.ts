@@ -8,7 +8,13 @@ import { ENTITIES, type Entity } from '../config/schema.js';
 import { assertChecks, type CheckResult, type ChecksOutcome, runChecks } from '../transforms/checks.js';
 import { codeModels } from '../transforms/models/index.js';
 import { createRunParams } from '../transforms/params.js';
-import { type AnyModel, loadSqlModels, type ModelTiming, runMacros, runModels } from '../transforms/runner.js';
+import {
+  type AnyModel,
+  loadSqlModels,
+  type ModelTiming,
+  runMacros,
+  runModels,
+} from '../transforms/runner.js';
 import { Db, sqlString } from './duckdb.js';
 import type { Logger } from './log.js';
 import { acquireRunLock, LockError, type RunLock } from './ops/lock.js';
@@ -25,10 +31,10 @@ import {
 } from './ops/state.js';
 import { createSink } from './sinks/index.js';
 import type { Sink } from './sinks/sink.js';
+import { createSource } from './sources/index.js';
 import { writeCatalog } from './stages/catalog.js';
 import { exportTables, type Manifest, type TableManifest, writeManifest } from './stages/export.js';
 import { InputError, landEntity } from './stages/land.js';
-import { createSource } from './sources/index.js';
 
 export { QualityError } from '../transforms/checks.js';
 
@@ -78,7 +84,12 @@ interface RunContext {
 
 /** Yesterday in the business time zone, as YYYY-MM-DD. */
 export function defaultAsOf(timeZone: string, now: Date = new Date()): string {
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  const today = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(now);
   const d = new Date(`${today}T00:00:00Z`);
   d.setUTCDate(d.getUTCDate() - 1);
   return d.toISOString().slice(0, 10);
@@ -104,7 +115,8 @@ async function loadAudienceHistory(db: Db, files: { asOf: string; path: string }
     return;
   }
   const parts = files.map(
-    (f) => `select date ${sqlString(f.asOf)} as as_of, customer_id, email from read_parquet(${sqlString(f.path)})`,
+    (f) =>
+      `select date ${sqlString(f.asOf)} as as_of, customer_id, email from read_parquet(${sqlString(f.path)})`,
   );
   await db.run(`create or replace table audience_history as ${parts.join(' union all ')}`);
 }
@@ -132,7 +144,8 @@ async function readSummary(db: Db): Promise<Record<string, string | number | nul
         (select count(*) from quarantine) as quarantined_rows`);
   const summary: Record<string, string | number | null> = {};
   for (const [k, v] of Object.entries(row ?? {})) {
-    summary[k] = v === null ? null : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : (v as string);
+    summary[k] =
+      v === null ? null : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : (v as string);
   }
   return summary;
 }
@@ -151,7 +164,6 @@ function oneLine(err: unknown): string {
  */
 export async function runPipeline(loaded: LoadedConfig, options: RunOptions): Promise<RunResult> {
   const { config } = loaded;
-  const log = options.log;
   const now = options.now ?? new Date();
   const asOf = validateAsOf(options.asOf ?? config.as_of ?? defaultAsOf(config.business_time_zone, now));
   const runId = newRunId(asOf, now);
@@ -312,7 +324,12 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
           }
           const source = await createSource(spec);
           try {
-            const ctx = { entity, landingDir: join(stateDir, 'landing', entity), baseDir: loaded.baseDir, log };
+            const ctx = {
+              entity,
+              landingDir: join(stateDir, 'landing', entity),
+              baseDir: loaded.baseDir,
+              log,
+            };
             await mkdir(ctx.landingDir, { recursive: true });
             const landed = await source.land(ctx);
             rows[entity] = (await landEntity(db, entity, spec, landed, log)).rows;
@@ -335,7 +352,12 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
     suppressionFrom.setUTCDate(suppressionFrom.getUTCDate() - config.audience.suppression_days);
     const history = options.dryRun
       ? []
-      : await sink.history('reactivation_audience', suppressionFrom.toISOString().slice(0, 10), asOf, join(tmpDir, 'history'));
+      : await sink.history(
+          'reactivation_audience',
+          suppressionFrom.toISOString().slice(0, 10),
+          asOf,
+          join(tmpDir, 'history'),
+        );
     await loadAudienceHistory(db, history);
 
     const notes: string[] = [];

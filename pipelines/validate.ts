@@ -15,7 +15,11 @@ export interface ValidationReport {
   asOf?: string;
 }
 
-export async function validate(loaded: LoadedConfig, asOf: string | undefined, log: Logger): Promise<ValidationReport> {
+export async function validate(
+  loaded: LoadedConfig,
+  asOf: string | undefined,
+  log: Logger,
+): Promise<ValidationReport> {
   const { config } = loaded;
   const stateDir = resolvePath(loaded, config.state_dir);
   const checked: ValidationReport['checked'] = [];
@@ -25,7 +29,12 @@ export async function validate(loaded: LoadedConfig, asOf: string | undefined, l
     const name = `sources.${entity} (${spec.type})`;
     const source = await createSource(spec);
     try {
-      await source.check({ entity, landingDir: join(stateDir, 'landing', entity), baseDir: loaded.baseDir, log });
+      await source.check({
+        entity,
+        landingDir: join(stateDir, 'landing', entity),
+        baseDir: loaded.baseDir,
+        log,
+      });
       checked.push({ name, ok: true });
     } catch (err) {
       checked.push({ name, ok: false, problem: (err as Error).message });

@@ -44,11 +44,14 @@ describe('config', () => {
   });
 
   it('interpolates ${VAR} from the environment and never shows the secret in errors', () => {
-    const text = 'sources:\n  orders:\n    type: warehouse\n    dialect: postgres\n    connection: ${PG_URL}\n    table: orders\n';
+    const text =
+      'sources:\n  orders:\n    type: warehouse\n    dialect: postgres\n    connection: ${PG_URL}\n    table: orders\n';
     const { config, secrets } = parse(text, { PG_URL: 'postgres://u:hunter2@db/x' });
     expect(config.sources.orders).toMatchObject({ connection: 'postgres://u:hunter2@db/x' });
     expect(secrets).toEqual(['postgres://u:hunter2@db/x']);
-    const bad = problem('output:\n  type: s3\n  bucket: ${SECRET}\n  endpoint: ${SECRET}\n', { SECRET: 'not a url hunter2' });
+    const bad = problem('output:\n  type: s3\n  bucket: ${SECRET}\n  endpoint: ${SECRET}\n', {
+      SECRET: 'not a url hunter2',
+    });
     expect(bad).not.toContain('hunter2');
     expect(bad).toContain('***');
   });
@@ -66,8 +69,15 @@ describe('config', () => {
 
   it('loads the embedded default', () => {
     const loaded = loadConfig();
-    expect(Object.keys(loaded.config.sources).sort()).toEqual(
-      ['activity', 'customers', 'email_events', 'invoices', 'orders', 'subscriptions', 'surveys', 'tickets'],
-    );
+    expect(Object.keys(loaded.config.sources).sort()).toEqual([
+      'activity',
+      'customers',
+      'email_events',
+      'invoices',
+      'orders',
+      'subscriptions',
+      'surveys',
+      'tickets',
+    ]);
   });
 });

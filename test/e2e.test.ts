@@ -10,8 +10,8 @@ import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { Db, sqlString } from '../pipelines/duckdb.js';
 import { silentLogger } from '../pipelines/log.js';
 import { type RunResult, runPipeline } from '../pipelines/run.js';
-import { scoreHealth } from '../pipelines/sample/quality.js';
 import { generateSample } from '../pipelines/sample/generate.js';
+import { scoreHealth } from '../pipelines/sample/quality.js';
 import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -19,31 +19,113 @@ const sha = (path: string) => createHash('sha256').update(readFileSync(path)).di
 /** The columns the spec lists per table (more are welcome). */
 const SPEC_COLUMNS: Record<string, string[]> = {
   fct_customer_period: [
-    'customer_id', 'period_start', 'period_end', 'cohort_period', 'period_index', 'is_active', 'lifecycle', 'orders',
-    'revenue', 'refunds', 'activity_events', 'emails_sent', 'emails_opened', 'emails_clicked', 'nps_responses',
-    'nps_avg', 'csat_responses', 'csat_avg', 'tickets_opened', 'complaints', 'invoices_due', 'invoices_paid_late',
-    'avg_days_late', 'subscription_active', 'mrr', 'is_complete',
+    'customer_id',
+    'period_start',
+    'period_end',
+    'cohort_period',
+    'period_index',
+    'is_active',
+    'lifecycle',
+    'orders',
+    'revenue',
+    'refunds',
+    'activity_events',
+    'emails_sent',
+    'emails_opened',
+    'emails_clicked',
+    'nps_responses',
+    'nps_avg',
+    'csat_responses',
+    'csat_avg',
+    'tickets_opened',
+    'complaints',
+    'invoices_due',
+    'invoices_paid_late',
+    'avg_days_late',
+    'subscription_active',
+    'mrr',
+    'is_complete',
   ],
   cohort_retention: [
-    'cohort_period', 'period_index', 'segment', 'cohort_size', 'active_customers', 'retention_pct', 'unbounded_active',
-    'unbounded_retention_pct', 'revenue', 'cumulative_revenue_per_customer',
+    'cohort_period',
+    'period_index',
+    'segment',
+    'cohort_size',
+    'active_customers',
+    'retention_pct',
+    'unbounded_active',
+    'unbounded_retention_pct',
+    'revenue',
+    'cumulative_revenue_per_customer',
   ],
   churn_summary: [
-    'period_start', 'segment', 'customers_start', 'new_customers', 'retained', 'resurrected', 'churned',
-    'active_customers', 'churn_rate_pct', 'retention_rate_pct', 'nrr_pct', 'grr_pct', 'mrr_start', 'mrr_new',
-    'mrr_expansion', 'mrr_contraction', 'mrr_churned', 'mrr_reactivation', 'mrr_end', 'mrr_grr_pct', 'mrr_nrr_pct',
+    'period_start',
+    'segment',
+    'customers_start',
+    'new_customers',
+    'retained',
+    'resurrected',
+    'churned',
+    'active_customers',
+    'churn_rate_pct',
+    'retention_rate_pct',
+    'nrr_pct',
+    'grr_pct',
+    'mrr_start',
+    'mrr_new',
+    'mrr_expansion',
+    'mrr_contraction',
+    'mrr_churned',
+    'mrr_reactivation',
+    'mrr_end',
+    'mrr_grr_pct',
+    'mrr_nrr_pct',
   ],
   survey_trends: [
-    'period_start', 'survey_type', 'segment', 'responses', 'promoters', 'passives', 'detractors', 'nps', 'nps_moe95',
-    'satisfied', 'csat_pct', 'score_avg', 'rolling_3', 'delta_vs_prev', 'significant_change',
+    'period_start',
+    'survey_type',
+    'segment',
+    'responses',
+    'promoters',
+    'passives',
+    'detractors',
+    'nps',
+    'nps_moe95',
+    'satisfied',
+    'csat_pct',
+    'score_avg',
+    'rolling_3',
+    'delta_vs_prev',
+    'significant_change',
   ],
   customer_health: [
-    'customer_id', 'status', 'risk_score', 'reasons', 'days_since_last_activity', 'typical_gap_days', 'p_alive',
-    'expected_purchases_next_90d', 'rfm_segment',
+    'customer_id',
+    'status',
+    'risk_score',
+    'reasons',
+    'days_since_last_activity',
+    'typical_gap_days',
+    'p_alive',
+    'expected_purchases_next_90d',
+    'rfm_segment',
   ],
   reactivation_audience: [
-    'email', 'customer_id', 'first_name', 'last_name', 'country', 'segment', 'status', 'risk_score', 'reasons',
-    'last_active_at', 'lifetime_revenue', 'p_alive', 'priority_rank', 'offer_tier', 'group', 'email_sha256',
+    'email',
+    'customer_id',
+    'first_name',
+    'last_name',
+    'country',
+    'segment',
+    'status',
+    'risk_score',
+    'reasons',
+    'last_active_at',
+    'lifetime_revenue',
+    'p_alive',
+    'priority_rank',
+    'offer_tier',
+    'group',
+    'email_sha256',
   ],
   audience_exclusions: ['reason', 'customers'],
   quarantine: ['entity', 'source_file', 'source_row', 'column_name', 'reason'],
@@ -72,7 +154,8 @@ describe('end to end on a generated sample', () => {
   function hashes(root: string): Record<string, string> {
     const found: Record<string, string> = {};
     for (const table of readdirSync(root).filter((t) => !t.startsWith('_'))) {
-      for (const file of readdirSync(join(root, table))) found[`${table}/${file}`] = sha(join(root, table, file));
+      for (const file of readdirSync(join(root, table)))
+        found[`${table}/${file}`] = sha(join(root, table, file));
     }
     return found;
   }
@@ -85,7 +168,9 @@ describe('end to end on a generated sample', () => {
     expect(existsSync(join(out, 'current', '_SUCCESS'))).toBe(true);
     expect(existsSync(join(out, 'runs', `as_of=${first.asOf}`, '_SUCCESS'))).toBe(true);
     expect(existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv'))).toBe(true);
-    expect(existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience_hashed.csv'))).toBe(true);
+    expect(
+      existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience_hashed.csv')),
+    ).toBe(true);
   });
 
   it('has every column the spec lists, typed', async () => {
@@ -147,7 +232,9 @@ describe('end to end on a generated sample', () => {
     const csvPath = join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv');
     const text = readFileSync(csvPath, 'utf8');
     expect(text.split('\r\n')[0]).toMatch(/^"Email Address","First Name","Last Name"/);
-    const rows = await db.all<Record<string, string>>(`select * from read_csv(${sqlString(csvPath)}, all_varchar = true)`);
+    const rows = await db.all<Record<string, string>>(
+      `select * from read_csv(${sqlString(csvPath)}, all_varchar = true)`,
+    );
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
       for (const value of Object.values(row)) if (value) expect(value).not.toMatch(/^[=+\-@\t\r]/);
@@ -167,7 +254,11 @@ describe('end to end on a generated sample', () => {
   });
 
   it('flags the planted silent churners (recall >= 0.8, precision >= 0.7 at the default thresholds)', async () => {
-    const quality = await scoreHealth(db, join(dir, 'data/sample'), join(out, 'current', 'customer_health', 'part-0.parquet'));
+    const quality = await scoreHealth(
+      db,
+      join(dir, 'data/sample'),
+      join(out, 'current', 'customer_health', 'part-0.parquet'),
+    );
     expect(quality.planted_silent_churners).toBeGreaterThan(30);
     expect(quality.recall).toBeGreaterThanOrEqual(0.8);
     expect(quality.precision).toBeGreaterThanOrEqual(0.7);
@@ -176,7 +267,8 @@ describe('end to end on a generated sample', () => {
   it('opens every table through the catalog file', async () => {
     const catalog = await Db.open({ path: join(out, 'catalog.duckdb') });
     try {
-      for (const { name } of PUBLISHED_TABLES) expect(await catalog.number(`select count(*) from ${name}`)).toBe(first.manifest.tables[name]!.rows);
+      for (const { name } of PUBLISHED_TABLES)
+        expect(await catalog.number(`select count(*) from ${name}`)).toBe(first.manifest.tables[name]!.rows);
     } finally {
       catalog.close();
     }

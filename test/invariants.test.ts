@@ -40,7 +40,9 @@ describe('metric invariants on random inputs', () => {
             'subscription_id,customer_id,started_at,ended_at,mrr',
             ...subscriptions.map((s, i) => {
               const end = s.length
-                ? new Date(Date.parse(`${s.start}T00:00:00Z`) + s.length * 86_400_000).toISOString().slice(0, 10)
+                ? new Date(Date.parse(`${s.start}T00:00:00Z`) + s.length * 86_400_000)
+                    .toISOString()
+                    .slice(0, 10)
                 : '';
               return `s${i},${s.customer},${s.start},${end},${s.mrr}`;
             }),

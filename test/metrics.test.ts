@@ -53,7 +53,9 @@ describe('churn_summary and cohort_retention on a hand-computed fixture', () => 
   });
 
   it('counts orders, revenue and refunds; the order after the as-of date is outside the run', async () => {
-    const c = await db.one(`select orders, revenue, refunds from fct_customer_period where customer_id = 'C' and period_start = '2024-03-01'`);
+    const c = await db.one(
+      `select orders, revenue, refunds from fct_customer_period where customer_id = 'C' and period_start = '2024-03-01'`,
+    );
     expect([num(c?.orders), num(c?.revenue), num(c?.refunds)]).toEqual([0, 0, 60]);
     const d = await db.number(`select sum(revenue) from fct_customer_period where customer_id = 'D'`);
     expect(d).toBe(20);
@@ -116,10 +118,18 @@ describe('incomplete periods', () => {
   it('flags the period containing the as-of date and leaves it out of rates and cohort cells', async () => {
     const db = await buildFixture({ asOf: '2024-04-15', csv: { customers, orders } });
     try {
-      const apr = await db.one(`select is_complete, churn_rate_pct, nrr_pct from churn_summary where segment_by = 'all' and period_start = '2024-04-01'`);
+      const apr = await db.one(
+        `select is_complete, churn_rate_pct, nrr_pct from churn_summary where segment_by = 'all' and period_start = '2024-04-01'`,
+      );
       expect(apr).toEqual({ is_complete: false, churn_rate_pct: null, nrr_pct: null });
-      expect(await db.number(`select count(*) from cohort_retention where period_start >= '2024-04-01'`)).toBe(0);
-      expect(await db.number(`select count(*) from fct_customer_period where not is_complete and period_start <> '2024-04-01'`)).toBe(0);
+      expect(
+        await db.number(`select count(*) from cohort_retention where period_start >= '2024-04-01'`),
+      ).toBe(0);
+      expect(
+        await db.number(
+          `select count(*) from fct_customer_period where not is_complete and period_start <> '2024-04-01'`,
+        ),
+      ).toBe(0);
     } finally {
       db.close();
     }

@@ -12,7 +12,12 @@ import { buildModels } from './support/models.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const datasets = resolve(root, '../shared/datasets');
 
-async function runExample(name: string, env: Record<string, string>, asOf: string, only: string[]): Promise<Db> {
+async function runExample(
+  name: string,
+  env: Record<string, string>,
+  asOf: string,
+  only: string[],
+): Promise<Db> {
   const file = join(root, 'examples', `${name}.yaml`);
   const { config } = parseConfig(readFileSync(file, 'utf8'), file, env);
   return buildModels(config, join(root, 'examples'), asOf, { only });
@@ -93,7 +98,11 @@ function monthsBetween(from: string, to: string): string[] {
 
 describe.skipIf(!existsSync(join(datasets, 'cdnow/CDNOW_master.txt')))('CDNOW example', () => {
   it('agrees with an independent computation of churn, lifecycle and NRR, month by month', async () => {
-    const db = await runExample('cdnow', { CDNOW_DIR: join(datasets, 'cdnow') }, '1998-06-30', ['churn_summary', 'cohort_retention', 'quarantine']);
+    const db = await runExample('cdnow', { CDNOW_DIR: join(datasets, 'cdnow') }, '1998-06-30', [
+      'churn_summary',
+      'cohort_retention',
+      'quarantine',
+    ]);
     try {
       const purchases = readFileSync(join(datasets, 'cdnow/CDNOW_master.txt'), 'utf8')
         .split(/\r?\n/)
@@ -101,7 +110,11 @@ describe.skipIf(!existsSync(join(datasets, 'cdnow/CDNOW_master.txt')))('CDNOW ex
         .filter((l) => l.trim())
         .map((line) => {
           const [customer, date, , dollars] = line.trim().split(/\s+/);
-          return { customer: customer!, month: `${date!.slice(0, 4)}-${date!.slice(4, 6)}`, amount: Number(dollars) };
+          return {
+            customer: customer!,
+            month: `${date!.slice(0, 4)}-${date!.slice(4, 6)}`,
+            amount: Number(dollars),
+          };
         });
       expect(purchases).toHaveLength(69_659);
       expect(await db.number('select count(*) from stg_customers')).toBe(23_570);
@@ -109,48 +122,67 @@ describe.skipIf(!existsSync(join(datasets, 'cdnow/CDNOW_master.txt')))('CDNOW ex
       expect(await modelChurn(db)).toEqual(independentChurn(purchases, monthsBetween('1997-01', '1998-06')));
       // Invariants: cohort sizes add up to the customers with a positive purchase.
       const buyers = new Set(purchases.filter((p) => p.amount > 0).map((p) => p.customer)).size;
-      expect(await db.number(`select sum(cohort_size) from cohort_retention where segment_by = 'all' and period_index = 0`)).toBe(buyers);
+      expect(
+        await db.number(
+          `select sum(cohort_size) from cohort_retention where segment_by = 'all' and period_index = 0`,
+        ),
+      ).toBe(buyers);
     } finally {
       db.close();
     }
   });
 });
 
-describe.skipIf(!existsSync(join(datasets, 'online_retail/online_retail.csv.gz')))('Online Retail example', () => {
-  it('agrees with an independent computation and reports what it left out', async () => {
-    const db = await runExample(
-      'online_retail',
-      { RETAIL_DIR: join(datasets, 'online_retail') },
-      '2011-11-30',
-      ['churn_summary'],
-    );
-    try {
-      // Rows read back as plain values; the metric logic below is independent of the SQL models.
-      const rows = await db.all<{ customer: string; ts: string; amount: number; invoice: string }>(
-        `select regexp_replace(CustomerID, '\\.0$', '') as customer, InvoiceDate as ts, InvoiceNo as invoice,
+describe.skipIf(!existsSync(join(datasets, 'online_retail/online_retail.csv.gz')))(
+  'Online Retail example',
+  () => {
+    it('agrees with an independent computation and reports what it left out', async () => {
+      const db = await runExample(
+        'online_retail',
+        { RETAIL_DIR: join(datasets, 'online_retail') },
+        '2011-11-30',
+        ['churn_summary'],
+      );
+      try {
+        // Rows read back as plain values; the metric logic below is independent of the SQL models.
+        const rows = await db.all<{ customer: string; ts: string; amount: number; invoice: string }>(
+          `select regexp_replace(CustomerID, '\\.0$', '') as customer, InvoiceDate as ts, InvoiceNo as invoice,
                 try_cast(Quantity as double) * try_cast(UnitPrice as double) as amount
          from read_csv('${join(datasets, 'online_retail/online_retail.csv.gz')}', all_varchar = true)
          where CustomerID is not null and InvoiceDate < '2011-12-01'`,
-      );
-      const purchases = rows
-        .filter((r) => !r.invoice.startsWith('C'))
-        .map((r) => ({ customer: r.customer, month: r.ts.slice(0, 7), amount: Number(r.amount.toFixed(2)) }));
-      expect(await modelChurn(db)).toEqual(independentChurn(purchases, monthsBetween('2010-12', '2011-11')));
-      expect(await db.number('select count(*) from raw_orders')).toBe(541_909 - 135_080);
-      expect(await db.number(`select count(*) from stg_orders where status = 'refunded'`)).toBeGreaterThan(8000);
-    } finally {
-      db.close();
-    }
-  });
-});
+        );
+        const purchases = rows
+          .filter((r) => !r.invoice.startsWith('C'))
+          .map((r) => ({
+            customer: r.customer,
+            month: r.ts.slice(0, 7),
+            amount: Number(r.amount.toFixed(2)),
+          }));
+        expect(await modelChurn(db)).toEqual(
+          independentChurn(purchases, monthsBetween('2010-12', '2011-11')),
+        );
+        expect(await db.number('select count(*) from raw_orders')).toBe(541_909 - 135_080);
+        expect(await db.number(`select count(*) from stg_orders where status = 'refunded'`)).toBeGreaterThan(
+          8000,
+        );
+      } finally {
+        db.close();
+      }
+    });
+  },
+);
 
 describe.skipIf(!existsSync(join(datasets, 'olist_sample/olist_orders_dataset.csv')))('Olist example', () => {
   it('reads multi-line quoted reviews as CSAT and joins them to the person behind the order', async () => {
-    const db = await runExample('olist', { OLIST_DIR: join(datasets, 'olist_sample') }, '2018-08-31', ['survey_trends']);
+    const db = await runExample('olist', { OLIST_DIR: join(datasets, 'olist_sample') }, '2018-08-31', [
+      'survey_trends',
+    ]);
     try {
       const reviews = await db.number(`select count(*) from raw_surveys`);
       expect(reviews).toBeGreaterThan(3900);
-      expect(await db.number(`select count(*) from stg_surveys where comment like '%' || chr(10) || '%'`)).toBeGreaterThan(0);
+      expect(
+        await db.number(`select count(*) from stg_surveys where comment like '%' || chr(10) || '%'`),
+      ).toBeGreaterThan(0);
       const csat = await db.one(
         `select sum(responses) as n, sum(satisfied) as s from survey_trends where segment_by = 'all' and survey_type = 'csat'`,
       );

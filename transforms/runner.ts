@@ -76,7 +76,11 @@ export function loadMacros(dir: string = SQL_DIR): { file: string; sql: string }
 /** The models a model reads, among the given names. */
 export function dependencies(model: AnyModel, names: ReadonlySet<string>): string[] {
   if (model.kind === 'ts') return model.model.dependsOn.filter((d) => names.has(d));
-  const words = new Set(codeOnly(model.sql).toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+  const words = new Set(
+    codeOnly(model.sql)
+      .toLowerCase()
+      .match(/[a-z_][a-z0-9_]*/g) ?? [],
+  );
   return [...names].filter((n) => n !== model.name && words.has(n));
 }
 
@@ -98,7 +102,9 @@ export function orderModels(models: AnyModel[]): AnyModel[] {
     ordered.push(model);
   };
   const layerRank = (m: AnyModel) => LAYERS.indexOf(m.layer);
-  for (const model of [...models].sort((a, b) => layerRank(a) - layerRank(b) || a.name.localeCompare(b.name))) {
+  for (const model of [...models].sort(
+    (a, b) => layerRank(a) - layerRank(b) || a.name.localeCompare(b.name),
+  )) {
     visit(model, []);
   }
   return ordered;
@@ -141,7 +147,12 @@ export async function runModels(
       throw new ModelError(`model ${model.name} (${where}) failed: ${(err as Error).message}`);
     }
     const rows = await ctx.db.number(`select count(*) from ${model.name}`);
-    const timing = { model: model.name, layer: model.layer, rows, ms: Math.round(performance.now() - started) };
+    const timing = {
+      model: model.name,
+      layer: model.layer,
+      rows,
+      ms: Math.round(performance.now() - started),
+    };
     timings.push(timing);
     onModel?.(timing);
   }

@@ -17,7 +17,11 @@ export interface DetectionQuality {
 const FLAGGED = `status in ('at_risk', 'silent_churn')`;
 
 /** Recall and precision of one customer_health table (any readable Parquet path) against ground_truth.csv. */
-export async function scoreHealth(db: Db, sampleDir: string, healthParquet: string): Promise<DetectionQuality> {
+export async function scoreHealth(
+  db: Db,
+  sampleDir: string,
+  healthParquet: string,
+): Promise<DetectionQuality> {
   const truth = sqlString(join(sampleDir, 'ground_truth.csv'));
   const row = await db.one<Record<string, string | number>>(`
     with truth as (select customer_id, archetype from read_csv(${truth}, all_varchar = true)),

@@ -61,7 +61,11 @@ export async function createSink(loaded: LoadedConfig): Promise<SinkWithStaging>
       const { S3Sink } = await import('./s3.js');
       const remote = new S3Sink(output);
       const root = resolvePath(loaded, output.local_path);
-      return { sink: new MirroredSink(remote, new LocalSink(root)), localRoot: root, close: () => remote.close() };
+      return {
+        sink: new MirroredSink(remote, new LocalSink(root)),
+        localRoot: root,
+        close: () => remote.close(),
+      };
     }
   }
 }

@@ -70,7 +70,8 @@ export class LocalSink implements Sink {
     if (!existsSync(versions)) return;
     const current = await readlink(join(this.root, 'current')).catch(() => '');
     for (const entry of await readdir(versions)) {
-      if (join(VERSIONS, entry) !== current) await rm(join(versions, entry), { recursive: true, force: true });
+      if (join(VERSIONS, entry) !== current)
+        await rm(join(versions, entry), { recursive: true, force: true });
     }
   }
 
@@ -97,7 +98,8 @@ export class LocalSink implements Sink {
     const staging = join(this.root, STAGING);
     if (existsSync(staging)) {
       const leftovers = await readdir(staging);
-      if (leftovers.length) log.warn({ leftovers: leftovers.length }, 'removing what an interrupted run left in staging');
+      if (leftovers.length)
+        log.warn({ leftovers: leftovers.length }, 'removing what an interrupted run left in staging');
       await rm(staging, { recursive: true, force: true });
     }
     for (const entry of existsSync(this.root) ? await readdir(this.root, { withFileTypes: true }) : []) {

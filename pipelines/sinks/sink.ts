@@ -28,7 +28,12 @@ export interface Sink {
    * Local paths of a table's published history files with as_of in [from, to) (YYYY-MM-DD), downloading them
    * into scratchDir when the sink is remote. Used by the audience's suppression window.
    */
-  history(table: string, from: string, to: string, scratchDir: string): Promise<{ asOf: string; path: string }[]>;
+  history(
+    table: string,
+    from: string,
+    to: string,
+    scratchDir: string,
+  ): Promise<{ asOf: string; path: string }[]>;
   /** Whether runs/as_of=D/_SUCCESS exists (a complete published run of that date); absent when not cheap to tell. */
   isPublished?(asOf: string): Promise<boolean>;
   /** Cleans up what a killed publish left behind (staging leftovers); never touches complete published runs. */

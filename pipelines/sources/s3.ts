@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import picomatch from 'picomatch';
 import type { S3SourceConfig } from '../../config/schema.js';
 import {
   createS3Client,
@@ -28,7 +29,6 @@ import {
   s3Url,
 } from '../s3client.js';
 import { type Landed, type LandedFile, type Source, type SourceContext, SourceError } from './source.js';
-import picomatch from 'picomatch';
 
 export interface S3SourceOptions {
   /** A ready client (tests, shared connection pools); created from the config when absent. */
@@ -341,10 +341,6 @@ export function matchesGlob(key: string, glob: string): boolean {
 }
 
 const globCache = new Map<string, (key: string) => boolean>();
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
 
 /** Plain code-unit order, as S3 lists keys (UTF-8 byte order for the BMP). */
 function compareKeys(a: string, b: string): number {

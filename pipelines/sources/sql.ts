@@ -7,7 +7,11 @@ export class SqlSource implements Source {
   constructor(private readonly config: SqlSourceConfig) {}
 
   async land(ctx: SourceContext): Promise<Landed> {
-    return { files: [{ path: '', origin: `sources.${ctx.entity}.query` }], format: 'sql', sql: this.config.query };
+    return {
+      files: [{ path: '', origin: `sources.${ctx.entity}.query` }],
+      format: 'sql',
+      sql: this.config.query,
+    };
   }
 
   async check(): Promise<void> {

@@ -22,8 +22,16 @@ export type PublishedTable = (typeof PUBLISHED_TABLES)[number]['name'];
 
 /** The CSV files marketing imports, built from the audience models (already formula-safe and with tool headers). */
 export const AUDIENCE_CSVS = [
-  { model: 'reactivation_audience_csv', file: 'reactivation_audience.csv', orderBy: '"Priority", "Email Address"' },
-  { model: 'reactivation_audience_hashed_csv', file: 'reactivation_audience_hashed.csv', orderBy: 'email_sha256' },
+  {
+    model: 'reactivation_audience_csv',
+    file: 'reactivation_audience.csv',
+    orderBy: '"Priority", "Email Address"',
+  },
+  {
+    model: 'reactivation_audience_hashed_csv',
+    file: 'reactivation_audience_hashed.csv',
+    orderBy: 'email_sha256',
+  },
 ] as const;
 
 export interface ColumnSchema {

@@ -21,7 +21,11 @@ function reader(file: LandedFile, landed: Landed): string {
   const csv = landed.csv;
   const options = ['all_varchar = true'];
   if (csv) {
-    options.push(`header = ${csv.header}`, `quote = ${sqlString(csv.quote)}`, `escape = ${sqlString(csv.escape)}`);
+    options.push(
+      `header = ${csv.header}`,
+      `quote = ${sqlString(csv.quote)}`,
+      `escape = ${sqlString(csv.escape)}`,
+    );
     if (csv.delimiter !== undefined) options.push(`delim = ${sqlString(csv.delimiter)}`);
     if (csv.skip > 0) options.push(`skip = ${csv.skip}`);
     if (csv.names) options.push(`names = [${csv.names.map(sqlString).join(', ')}]`);
@@ -31,7 +35,13 @@ function reader(file: LandedFile, landed: Landed): string {
   return `read_csv(${path}, ${options.join(', ')})`;
 }
 
-function columnExpr(entity: Entity, column: string, spec: SourceConfig, available: Set<string>, origin: string): string {
+function columnExpr(
+  entity: Entity,
+  column: string,
+  spec: SourceConfig,
+  available: Set<string>,
+  origin: string,
+): string {
   const mapping = spec.columns[column];
   const missing = (name: string) =>
     new InputError(
@@ -92,7 +102,9 @@ export async function landEntity(
           `Check sources.${entity}.format and its csv options (delimiter, quote, header)`,
       );
     }
-    const select = columns.map((c) => `${columnExpr(entity, c, spec, available, file.origin)} as ${sqlIdent(c)}`);
+    const select = columns.map(
+      (c) => `${columnExpr(entity, c, spec, available, file.origin)} as ${sqlIdent(c)}`,
+    );
     const where = spec.where ? `where (${spec.where})` : '';
     parts.push(
       `select ${sqlString(file.origin)} as _source_file, _source_row, ${select.join(', ')}

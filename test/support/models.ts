@@ -2,11 +2,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema, ENTITIES, type Config, type Entity } from '../../config/schema.js';
+import { type Config, configSchema, ENTITIES, type Entity } from '../../config/schema.js';
 import { Db } from '../../pipelines/duckdb.js';
 import { silentLogger } from '../../pipelines/log.js';
-import { landEntity } from '../../pipelines/stages/land.js';
 import { createSource } from '../../pipelines/sources/index.js';
+import { landEntity } from '../../pipelines/stages/land.js';
 import { codeModels } from '../../transforms/models/index.js';
 import { createRunParams } from '../../transforms/params.js';
 import { type AnyModel, dependencies, loadSqlModels, runMacros, runModels } from '../../transforms/runner.js';

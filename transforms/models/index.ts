@@ -2,4 +2,6 @@
 import type { CodeModel } from '../runner.js';
 import { bgnbdScores } from './bgnbd_scores.js';
 
-export const codeModels: CodeModel[] = [{ kind: 'ts', name: bgnbdScores.name, layer: 'metrics', model: bgnbdScores }];
+export const codeModels: CodeModel[] = [
+  { kind: 'ts', name: bgnbdScores.name, layer: 'metrics', model: bgnbdScores },
+];

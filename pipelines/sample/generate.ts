@@ -1,0 +1,291 @@
+// `churn sample-data`: the deterministic synthetic sample dataset of the embedded default.
+// Every row is generated in DuckDB SQL (sql/sample/*.sql) from hash-based pseudo-randomness, so the same
+// seed and size give byte-identical files on any number of threads; nothing is looped in JavaScript.
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { createGzip } from 'node:zlib';
+import type { Logger } from 'pino';
+import { Db, sqlString } from '../duckdb.js';
+
+export interface SampleOptions {
+  dir: string;
+  customers: number;
+  seed: number;
+  /** The last day of the history, YYYY-MM-DD (default 2026-06-30). */
+  asOf?: string;
+}
+
+export interface SampleResult {
+  dir: string;
+  asOf: string;
+  customers: number;
+  /** Rows written per file (planted bad rows included), keyed by entity (and `ground_truth`). */
+  rows: Record<string, number>;
+  ms: number;
+}
+
+export const DEFAULT_SAMPLE_AS_OF = '2026-06-30';
+/** The history starts here, or earlier when the as-of date leaves less than HISTORY_MIN_DAYS. */
+const HISTORY_START = '2024-01-01';
+const HISTORY_MIN_DAYS = 911;
+/** Days between newsletter campaigns. */
+const CAMPAIGN_EVERY_DAYS = Number(process.env.CAMP ?? 14);
+/** Below this many customers the planted bad rows would exceed ~0.5% of some entity: none are planted. */
+const PLANT_BAD_ROWS_MIN_CUSTOMERS = 250;
+const MAX_CUSTOMERS = 20_000_000;
+
+export const ARCHETYPES = ['steady', 'silent_churner', 'cancelled', 'resurrected', 'new', 'lost'] as const;
+
+const SQL_DIR = fileURLToPath(new URL('../../sql/sample/', import.meta.url));
+
+function sqlFile(name: string): string {
+  return readFileSync(join(SQL_DIR, `${name}.sql`), 'utf8');
+}
+
+type Format = 'csv' | 'csv.gz' | 'parquet' | 'ndjson';
+
+interface Output {
+  /** Entity name (or `ground_truth`): the key in SampleResult.rows. */
+  name: string;
+  file: string;
+  format: Format;
+  /** A table built before, or the SQL file to stream from. */
+  from: { table: string } | { sql: string };
+  columns: readonly string[];
+  orderBy: string;
+}
+
+/** Tables built first: later files read them. Order matters. */
+const TABLES: readonly { table: string; sql: string }[] = [
+  { table: 'sample_planted', sql: 'planted_bad_rows' },
+  { table: 'sample_profiles', sql: 'profiles' },
+  { table: 'sample_customers', sql: 'customers' },
+  { table: 'sample_subscriptions', sql: 'subscriptions' },
+  { table: 'sample_tickets', sql: 'tickets' },
+];
+
+const OUTPUTS: readonly Output[] = [
+  {
+    name: 'customers',
+    file: 'customers.csv',
+    format: 'csv',
+    from: { table: 'sample_customers' },
+    columns: [
+      'customer_id',
+      'email',
+      'first_name',
+      'last_name',
+      'country',
+      'segment',
+      'signup_at',
+      'marketing_consent',
+      'consent_at',
+      'cancelled_at',
+    ],
+    orderBy: 'customer_no',
+  },
+  {
+    name: 'orders',
+    file: 'orders.csv.gz',
+    format: 'csv.gz',
+    from: { sql: 'orders' },
+    columns: ['order_id', 'customer_id', 'ordered_at', 'amount', 'status', 'currency'],
+    orderBy: 'sort_no, ordered_at, amount',
+  },
+  {
+    name: 'subscriptions',
+    file: 'subscriptions.csv',
+    format: 'csv',
+    from: { table: 'sample_subscriptions' },
+    columns: ['subscription_id', 'customer_id', 'started_at', 'ended_at', 'mrr', 'plan'],
+    orderBy: 'subscription_id',
+  },
+  {
+    name: 'activity',
+    file: 'activity.parquet',
+    format: 'parquet',
+    from: { sql: 'activity' },
+    columns: ['customer_id', 'occurred_at', 'event_type', 'quantity'],
+    orderBy: 'customer_no, slot',
+  },
+  {
+    name: 'email_events',
+    file: 'email_events.ndjson',
+    format: 'ndjson',
+    from: { sql: 'email_events' },
+    columns: ['customer_id', 'email', 'occurred_at', 'event_type', 'campaign_id'],
+    orderBy: 'customer_no, campaign_no, event_no',
+  },
+  {
+    name: 'surveys',
+    file: 'surveys.csv',
+    format: 'csv',
+    from: { sql: 'surveys' },
+    columns: ['response_id', 'customer_id', 'responded_at', 'survey_type', 'score', 'comment'],
+    orderBy: 'sort_no',
+  },
+  {
+    name: 'tickets',
+    file: 'tickets.csv',
+    format: 'csv',
+    from: { table: 'sample_tickets' },
+    columns: ['ticket_id', 'customer_id', 'opened_at', 'resolved_at', 'category', 'is_complaint'],
+    orderBy: 'ticket_id',
+  },
+  {
+    name: 'invoices',
+    file: 'invoices.csv',
+    format: 'csv',
+    from: { sql: 'invoices' },
+    columns: ['invoice_id', 'customer_id', 'issued_at', 'due_at', 'paid_at', 'amount'],
+    orderBy: 'invoice_id',
+  },
+  {
+    name: 'ground_truth',
+    file: 'ground_truth.csv',
+    format: 'csv',
+    from: { sql: 'ground_truth' },
+    columns: ['customer_id', 'archetype', 'decay_start', 'is_complainer', 'is_late_payer'],
+    orderBy: 'customer_no',
+  },
+];
+
+const COPY_OPTIONS: Record<Format, string> = {
+  csv: 'format csv, header true',
+  // DuckDB writes the plain CSV; zlib compresses it (2-3x faster than COPY's gzip, and in parallel).
+  'csv.gz': 'format csv, header true',
+  parquet: 'format parquet',
+  ndjson: 'format json',
+};
+
+/** Gzips `from` into `to` (deterministic: zlib writes no file name and a zero mtime) and removes `from`. */
+async function gzipFile(from: string, to: string): Promise<void> {
+  await pipeline(createReadStream(from), createGzip({ level: 6 }), createWriteStream(to));
+  await rm(from, { force: true });
+}
+
+function validate(opts: SampleOptions): string {
+  if (!Number.isInteger(opts.customers) || opts.customers < 1 || opts.customers > MAX_CUSTOMERS) {
+    throw new Error(
+      `sample-data: customers must be a whole number from 1 to ${MAX_CUSTOMERS}, got ${opts.customers}`,
+    );
+  }
+  if (!Number.isSafeInteger(opts.seed)) {
+    throw new Error(`sample-data: seed must be a whole number, got ${opts.seed}`);
+  }
+  const asOf = opts.asOf ?? DEFAULT_SAMPLE_AS_OF;
+  const parsed = new Date(`${asOf}T00:00:00Z`);
+  if (
+    !/^\d{4}-\d{2}-\d{2}$/.test(asOf) ||
+    Number.isNaN(parsed.getTime()) ||
+    parsed.toISOString().slice(0, 10) !== asOf
+  ) {
+    throw new Error(`sample-data: asOf must be a date YYYY-MM-DD, got ${asOf}`);
+  }
+  return asOf;
+}
+
+/** CPU time of this process (all DuckDB threads included) since `since`, in ms. */
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return Math.round((used.user + used.system) / 1000);
+}
+
+/** The generator's parameters as DuckDB variables (read through the sample_* macros of sql/sample/macros.sql). */
+async function setParameters(db: Db, opts: SampleOptions, asOf: string): Promise<void> {
+  const history = `least(date ${sqlString(HISTORY_START)}, date ${sqlString(asOf)} - ${HISTORY_MIN_DAYS})`;
+  await db.run(`
+    set variable sample_seed = ${opts.seed}::bigint;
+    set variable sample_customers = ${opts.customers}::bigint;
+    set variable sample_as_of = date ${sqlString(asOf)};
+    set variable sample_history_start = ${history};
+    set variable sample_span_days = (date ${sqlString(asOf)} - ${history})::integer;
+    set variable sample_first_campaign_day = ((9 - isodow(${history})) % 7)::integer;
+    set variable sample_campaign_every_days = ${CAMPAIGN_EVERY_DAYS}::integer;
+    set variable sample_plant_bad_rows = ${opts.customers >= PLANT_BAD_ROWS_MIN_CUSTOMERS};
+  `);
+}
+
+/** Writes the synthetic sample dataset (nine files and meta.json) into opts.dir. */
+export async function generateSample(opts: SampleOptions, log?: Logger): Promise<SampleResult> {
+  const started = performance.now();
+  const asOf = validate(opts);
+  const dir = resolve(opts.dir);
+  await mkdir(dir, { recursive: true });
+  const spill = await mkdtemp(join(tmpdir(), 'churn-sample-'));
+  const db = await Db.open({
+    tempDirectory: spill,
+    threads: Number(process.env.SAMPLE_THREADS) || undefined,
+  });
+  try {
+    await setParameters(db, opts, asOf);
+    await db.run(sqlFile('macros'));
+    for (const { table, sql } of TABLES) {
+      const t = performance.now();
+      const cpu = process.cpuUsage();
+      await db.run(`create or replace table ${table} as\n${sqlFile(sql)}`);
+      log?.debug({ table, ms: Math.round(performance.now() - t), cpu_ms: cpuMs(cpu) }, 'sample table built');
+    }
+
+    const rows: Record<string, number> = {};
+    const compressions: Promise<void>[] = [];
+    for (const output of OUTPUTS) {
+      const t = performance.now();
+      const cpu = process.cpuUsage();
+      const source = 'table' in output.from ? output.from.table : `(\n${sqlFile(output.from.sql)}\n)`;
+      const target = join(dir, output.file);
+      const partial = `${target}.partial`;
+      const written = output.format === 'csv.gz' ? join(spill, `${output.name}.csv`) : partial;
+      const count = await db.number(
+        `copy (select ${output.columns.join(', ')} from ${source} order by ${output.orderBy})
+         to ${sqlString(written)} (${COPY_OPTIONS[output.format]})`,
+      );
+      rows[output.name] = count;
+      if (output.format === 'csv.gz') {
+        // compressed while DuckDB writes the next files
+        compressions.push(gzipFile(written, partial).then(() => rename(partial, target)));
+      } else {
+        await rename(partial, target);
+      }
+      log?.info(
+        { file: output.file, rows: count, ms: Math.round(performance.now() - t), cpu_ms: cpuMs(cpu) },
+        'sample file written',
+      );
+    }
+    await Promise.all(compressions);
+
+    const archetypeRows = await db.all<{ archetype: string; n: string }>(
+      `select archetype, count(*)::varchar as n from sample_profiles group by archetype`,
+    );
+    const archetypes: Record<string, number> = {};
+    for (const name of ARCHETYPES) {
+      archetypes[name] = Number(archetypeRows.find((r) => r.archetype === name)?.n ?? 0);
+    }
+    const planted = await db.all<{ entity: string; key: string; reason: string }>(
+      `select entity, key, reason from sample_planted order by entity, key`,
+    );
+    const meta = {
+      seed: opts.seed,
+      customers: opts.customers,
+      as_of: asOf,
+      history_start: (await db.one<{ d: string }>(`select getvariable('sample_history_start')::varchar as d`))
+        ?.d,
+      generated_by: 'churn sample-data',
+      archetypes,
+      rows,
+      planted_bad_rows: planted.map((p) => ({ entity: p.entity, key: p.key, reason: p.reason })),
+    };
+    await writeFile(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+
+    const ms = Math.round(performance.now() - started);
+    log?.info({ dir, customers: opts.customers, ms }, 'sample dataset written');
+    return { dir, asOf, customers: opts.customers, rows, ms };
+  } finally {
+    db.close();
+    await rm(spill, { recursive: true, force: true });
+  }
+}

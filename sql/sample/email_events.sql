@@ -1,0 +1,129 @@
+-- email_events.ndjson: a newsletter campaign every `campaign_every_days` days (Tuesdays), sent to every
+-- consenting customer with a usable address from sign-up until the as-of date (cancelled customers for
+-- 90 more days, lost ones for 180). Each send is `sent` + `delivered`, then maybe `open` and `click`.
+-- Engaged customers open along a golden-ratio sequence (never three misses in a row at their open rate);
+-- silent churners stop opening at their decay start (2% chance per e-mail), resurrected ones during
+-- their gap, cancelled and lost ones after they leave. A few customers' e-mails end with a hard bounce,
+-- an unsubscribe or a spam complaint, after which nothing more is sent.
+
+with
+
+recipients as (
+    select
+        sample_profiles.*,
+        lower(trim(sample_customers.email)) as email,
+        -- first and last campaign numbers of the customer
+        greatest(0, ceil((signup_day + 1 - sample_first_campaign_day()) / sample_campaign_every_days()))::bigint
+            as first_campaign_no,
+        floor((email_to_day - sample_first_campaign_day()) / sample_campaign_every_days())::bigint as last_campaign_no
+    from sample_profiles
+    join sample_customers using (customer_no)
+    where sample_profiles.marketing_consent
+        and sample_profiles.email_variant in ('normal', 'shared', 'messy')
+),
+
+stops as (
+    select
+        *,
+        case when email_stop is not null and last_campaign_no >= first_campaign_no
+            then first_campaign_no + floor((last_campaign_no - first_campaign_no + 1) * sample_u(customer_no, 'email_stop_no', 0))::bigint
+        end as stop_campaign_no
+    from recipients
+),
+
+sends as (
+    select
+        stops.*,
+        unnest(range(first_campaign_no, coalesce(stop_campaign_no, last_campaign_no) + 1)) as campaign_no
+    from stops
+),
+
+engagement as (
+    select
+        sends.customer_no,
+        sends.email,
+        sends.campaign_no,
+        sends.email_stop,
+        coalesce(sends.campaign_no = sends.stop_campaign_no, false) as is_stop,
+        sample_first_campaign_day() + sends.campaign_no * sample_campaign_every_days() as day,
+        case
+            when sends.archetype = 'silent_churner' then day < sends.decay_day
+            when sends.archetype = 'cancelled' then day < sends.cancel_day
+            when sends.archetype = 'lost' then day < sends.lost_day
+            when sends.archetype = 'resurrected' then day < sends.gap_start_day or day >= sends.gap_end_day
+            else true
+        end as is_engaged,
+        sends.open_p,
+        sends.open_phase,
+        sample_u(sends.customer_no, 'email_open', sends.campaign_no) as u_open,
+        sample_u(sends.customer_no, 'email_click', sends.campaign_no) as u_click,
+        sample_u(sends.customer_no, 'email_batch', 0) as u_batch,
+        sample_u(sends.customer_no, 'email_delay', sends.campaign_no) as u_delay
+    from sends
+),
+
+opens as (
+    select
+        *,
+        sample_ts(day, 32400 + floor(7200 * u_batch)) as sent_at,
+        'nl-' || strftime(sample_history_start() + day::integer, '%Y-%m-%d') as campaign_id,
+        case
+            when is_stop and email_stop = 'bounce' then false
+            when is_stop and email_stop = 'unsubscribe' then true
+            when is_engaged then open_phase + campaign_no * 0.6180339887498949
+                - floor(open_phase + campaign_no * 0.6180339887498949) < open_p
+            else u_open < 0.02
+        end as is_opened
+    from engagement
+),
+
+timed as (
+    select
+        *,
+        sent_at + to_seconds((300 + floor(172800 * pow(u_delay, 2)))::bigint) as opened_at
+    from opens
+),
+
+events as (
+    -- the events of one send, in order; absent ones are null and dropped
+    select
+        customer_no,
+        email,
+        campaign_no,
+        campaign_id,
+        unnest([
+            {'event_no': 0, 'event_type': 'sent', 'occurred_at': sent_at},
+            case when is_stop and email_stop = 'bounce'
+                then {'event_no': 1, 'event_type': 'bounce', 'occurred_at': sent_at + interval 20 second}
+                else {'event_no': 1, 'event_type': 'delivered', 'occurred_at': sent_at + interval 20 second}
+            end,
+            case when is_opened then {'event_no': 2, 'event_type': 'open', 'occurred_at': opened_at} end,
+            case when is_opened and u_click < 0.20 and not is_stop
+                then {'event_no': 3, 'event_type': 'click', 'occurred_at': opened_at + to_seconds((10 + floor(900 * u_click))::bigint)}
+            end,
+            case when is_stop and email_stop = 'unsubscribe'
+                then {'event_no': 3, 'event_type': 'unsubscribe', 'occurred_at': opened_at + interval 45 second}
+            end,
+            case when is_stop and email_stop = 'spam_complaint'
+                then {'event_no': 2, 'event_type': 'spam_complaint', 'occurred_at': sent_at + to_seconds((600 + floor(86400 * u_delay))::bigint)}
+            end
+        ]) as event
+    from timed
+),
+
+email_events as (
+    select
+        'C' || lpad(customer_no::varchar, 6, '0') as customer_id,
+        email,
+        sample_ts_text(event.occurred_at) as occurred_at,
+        event.event_type as event_type,
+        campaign_id,
+        customer_no,
+        campaign_no,
+        event.event_no as event_no
+
+    from events
+    where event is not null and event.occurred_at < sample_as_of_end()
+)
+
+select * from email_events
