@@ -334,7 +334,7 @@ export class S3Source implements Source {
 export function matchesGlob(key: string, glob: string): boolean {
   let matcher = globCache.get(glob);
   if (!matcher) {
-    matcher = picomatch(glob, { dot: false });
+    matcher = picomatch(glob, { dot: false, posix: true });
     globCache.set(glob, matcher);
   }
   return matcher(key);

@@ -13,6 +13,7 @@ activity_slots as (
     -- one candidate event per slot; the per-slot values are drawn once, inside the list
     select
         customer_no,
+        customer_id,
         archetype,
         signup_day,
         end_day,
@@ -42,6 +43,7 @@ activity_slots as (
 events as (
     select
         customer_no,
+        customer_id,
         s.slot as slot,
         sample_ts(s.day, s.seconds) as occurred_at,
         case when s.u_kind < 0.45 then 'login' when s.u_kind < 0.80 then 'page_view' else 'feature_use' end as event_type,
@@ -69,7 +71,7 @@ planted_bad_rows as (
 ),
 
 activity as (
-    select *, 'C' || lpad(customer_no::varchar, 6, '0') as customer_id from events
+    select * from events
     union all by name
     select * from planted_bad_rows
 )

@@ -1,10 +1,11 @@
 -- email_events.ndjson: a newsletter campaign every `campaign_every_days` days (Tuesdays), sent to every
 -- consenting customer with a usable address from sign-up until the as-of date (cancelled customers for
--- 90 more days, lost ones for 180). Each send is `sent` + `delivered`, then maybe `open` and `click`.
--- Engaged customers open along a golden-ratio sequence (never three misses in a row at their open rate);
--- silent churners stop opening at their decay start (2% chance per e-mail), resurrected ones during
--- their gap, cancelled and lost ones after they leave. A few customers' e-mails end with a hard bounce,
--- an unsubscribe or a spam complaint, after which nothing more is sent.
+-- 90 more days, lost ones for 180). Each send is a `sent`, maybe an `open` and a `click`; like many
+-- e-mail services, the export keeps `delivered` receipts for the last 90 days only.
+-- Engaged customers open along a golden-ratio sequence (at their open rate, never three misses in a
+-- row); silent churners stop opening at their decay start (2% chance per e-mail), resurrected ones
+-- during their gap, cancelled and lost ones after they leave. A few customers' e-mails end with a hard
+-- bounce, an unsubscribe or a spam complaint, after which nothing more is sent.
 
 with
 
@@ -41,6 +42,7 @@ sends as (
 engagement as (
     select
         sends.customer_no,
+        sends.customer_id,
         sends.email,
         sends.campaign_no,
         sends.email_stop,
@@ -66,7 +68,7 @@ opens as (
     select
         *,
         sample_ts(day, 32400 + floor(7200 * u_batch)) as sent_at,
-        'nl-' || strftime(sample_history_start() + day::integer, '%Y-%m-%d') as campaign_id,
+        'nl-' || (sample_history_start() + day::integer)::varchar as campaign_id,
         case
             when is_stop and email_stop = 'bounce' then false
             when is_stop and email_stop = 'unsubscribe' then true
@@ -88,14 +90,17 @@ events as (
     -- the events of one send, in order; absent ones are null and dropped
     select
         customer_no,
+        customer_id,
         email,
         campaign_no,
         campaign_id,
         unnest([
             {'event_no': 0, 'event_type': 'sent', 'occurred_at': sent_at},
-            case when is_stop and email_stop = 'bounce'
-                then {'event_no': 1, 'event_type': 'bounce', 'occurred_at': sent_at + interval 20 second}
-                else {'event_no': 1, 'event_type': 'delivered', 'occurred_at': sent_at + interval 20 second}
+            case
+                when is_stop and email_stop = 'bounce'
+                    then {'event_no': 1, 'event_type': 'bounce', 'occurred_at': sent_at + interval 20 second}
+                when day > sample_span_days() - 90
+                    then {'event_no': 1, 'event_type': 'delivered', 'occurred_at': sent_at + interval 20 second}
             end,
             case when is_opened then {'event_no': 2, 'event_type': 'open', 'occurred_at': opened_at} end,
             case when is_opened and u_click < 0.20 and not is_stop
@@ -113,7 +118,7 @@ events as (
 
 email_events as (
     select
-        'C' || lpad(customer_no::varchar, 6, '0') as customer_id,
+        customer_id,
         email,
         sample_ts_text(event.occurred_at) as occurred_at,
         event.event_type as event_type,

@@ -28,10 +28,10 @@ create or replace temp macro sample_pick(items, u) as
 
 -- A timestamp on day number `day` at `seconds` after midnight.
 create or replace temp macro sample_ts(day, seconds) as
-    (sample_history_start() + day::integer)::timestamp + to_seconds(seconds::bigint);
+    make_timestamp(epoch_us(sample_history_start()::timestamp) + day::bigint * 86400000000 + seconds::bigint * 1000000);
 
--- Local timestamps as the exports write them: no offset, whole seconds.
-create or replace temp macro sample_ts_text(ts) as strftime(ts, '%Y-%m-%d %H:%M:%S');
+-- Local timestamps as the exports write them: YYYY-MM-DD HH:MM:SS, no offset (all are whole seconds).
+create or replace temp macro sample_ts_text(ts) as ts::varchar;
 
 -- Whether a customer still behaves normally on `day` (the one rule of activity, orders, tickets and
 -- surveys): between signup and end, not in a resurrected customer's gap, and for a silent churner

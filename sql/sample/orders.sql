@@ -14,6 +14,7 @@ order_slots as (
     -- one candidate order per slot; the per-slot values are drawn once, inside the list
     select
         customer_no,
+        customer_id,
         archetype,
         signup_day,
         end_day,
@@ -39,6 +40,7 @@ order_slots as (
 kept_orders as (
     select
         customer_no,
+        customer_id,
         s.slot as slot,
         s.day as day,
         case when s.slot = 0
@@ -59,7 +61,7 @@ kept_orders as (
 ),
 
 completed_orders as (
-    select customer_no, slot * 2 as seq, day, seconds, amount, 'completed' as status
+    select customer_no, customer_id, slot * 2 as seq, day, seconds, amount, 'completed' as status
     from kept_orders
 ),
 
@@ -67,6 +69,7 @@ other_orders as (
     -- a cancelled or refunded order a little before the completed one of the same slot
     select
         customer_no,
+        customer_id,
         slot * 2 + 1 as seq,
         day,
         greatest(21600, seconds - 600 - floor(3600 * u_extra * 16)) as seconds,
@@ -85,6 +88,7 @@ all_orders as (
 numbered as (
     select
         customer_no,
+        customer_id,
         seq,
         sample_ts(day, seconds) as ordered_at,
         round(amount, 2)::decimal(12, 2) as amount,
@@ -95,7 +99,7 @@ numbered as (
 orders_out as (
     select
         'O' || lpad(row_number() over (order by ordered_at, customer_no, seq)::varchar, 8, '0') as order_id,
-        'C' || lpad(customer_no::varchar, 6, '0') as customer_id,
+        customer_id,
         sample_ts_text(ordered_at) as ordered_at,
         amount,
         status,
@@ -109,7 +113,7 @@ duplicated_orders as (
     select
         orders_out.order_id,
         orders_out.customer_id,
-        sample_ts_text(strptime(orders_out.ordered_at, '%Y-%m-%d %H:%M:%S') + interval 3 day) as ordered_at,
+        sample_ts_text(orders_out.ordered_at::timestamp + interval 3 day) as ordered_at,
         orders_out.amount + 10 as amount,
         'completed' as status,
         'EUR' as currency,

@@ -184,6 +184,7 @@ plan_changes as (
 profiles as (
     select
         customer_no,
+        'C' || lpad(customer_no::varchar, 6, '0') as customer_id,
         archetype,
         segment,
         country,
