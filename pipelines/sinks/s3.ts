@@ -180,7 +180,8 @@ export class S3Sink implements Sink {
     await this.wrap('list', tablePrefix, 's3:ListBucket', async () => {
       for await (const object of listObjects(this.client, this.bucket, tablePrefix)) {
         const match = /^as_of=(\d{4}-\d{2}-\d{2})\/(.+)$/.exec(object.Key!.slice(tablePrefix.length));
-        if (!match || match[2]!.endsWith('/')) continue;
+        // The Parquet files only, as LocalSink.history: the audience partition also holds its CSV exports.
+        if (!match || !match[2]!.endsWith('.parquet')) continue;
         const asOf = match[1]!;
         if (asOf < from || asOf >= to || !complete.has(asOf)) continue;
         const local = path.join(scratchDir, table, `as_of=${asOf}`, match[2]!.replaceAll('/', '_'));

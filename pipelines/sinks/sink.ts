@@ -25,7 +25,7 @@ export interface Sink {
   /** Publishes a staged run; history partitions first, `current/` swapped last. */
   publish(run: StagedRun, log: Logger): Promise<void>;
   /**
-   * Local paths of a table's published history files with as_of in [from, to) (YYYY-MM-DD), downloading them
+   * Local paths of a table's published Parquet history files with as_of in [from, to) (YYYY-MM-DD), downloading them
    * into scratchDir when the sink is remote. Used by the audience's suppression window.
    */
   history(
