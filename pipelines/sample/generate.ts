@@ -32,11 +32,13 @@ export const DEFAULT_SAMPLE_AS_OF = '2026-06-30';
 /** The history starts here, or earlier when the as-of date leaves less than HISTORY_MIN_DAYS. */
 const HISTORY_START = '2024-01-01';
 const HISTORY_MIN_DAYS = 911;
-/** Days between newsletter campaigns. */
-const CAMPAIGN_EVERY_DAYS = Number(process.env.CAMP ?? 14);
+/** Days between newsletter campaigns (every other Tuesday). */
+const CAMPAIGN_EVERY_DAYS = 14;
 /** Below this many customers the planted bad rows would exceed ~0.5% of some entity: none are planted. */
 const PLANT_BAD_ROWS_MIN_CUSTOMERS = 250;
 const MAX_CUSTOMERS = 20_000_000;
+/** DuckDB's memory for the generator; the big sorted writes spill to a temporary folder beyond it. */
+const MEMORY_LIMIT = '4GB';
 
 export const ARCHETYPES = ['steady', 'silent_churner', 'cancelled', 'resurrected', 'new', 'lost'] as const;
 
@@ -210,17 +212,15 @@ async function setParameters(db: Db, opts: SampleOptions, asOf: string): Promise
   `);
 }
 
-/** Writes the synthetic sample dataset (nine files and meta.json) into opts.dir. */
+/** Writes the synthetic sample dataset (nine data files, ground_truth.csv and meta.json) into opts.dir. */
 export async function generateSample(opts: SampleOptions, log?: Logger): Promise<SampleResult> {
   const started = performance.now();
   const asOf = validate(opts);
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true });
   const spill = await mkdtemp(join(tmpdir(), 'churn-sample-'));
-  const db = await Db.open({
-    tempDirectory: spill,
-    threads: Number(process.env.SAMPLE_THREADS) || undefined,
-  });
+  const db = await Db.open({ tempDirectory: spill, memoryLimit: MEMORY_LIMIT });
+  const compressions: Promise<void>[] = [];
   try {
     await setParameters(db, opts, asOf);
     await db.run(sqlFile('macros'));
@@ -232,7 +232,6 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
     }
 
     const rows: Record<string, number> = {};
-    const compressions: Promise<void>[] = [];
     for (const output of OUTPUTS) {
       const t = performance.now();
       const cpu = process.cpuUsage();
@@ -247,7 +246,9 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
       rows[output.name] = count;
       if (output.format === 'csv.gz') {
         // compressed while DuckDB writes the next files
-        compressions.push(gzipFile(written, partial).then(() => rename(partial, target)));
+        const compressed = gzipFile(written, partial).then(() => rename(partial, target));
+        compressed.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+        compressions.push(compressed);
       } else {
         await rename(partial, target);
       }
@@ -258,16 +259,6 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
     }
     await Promise.all(compressions);
 
-    const archetypeRows = await db.all<{ archetype: string; n: string }>(
-      `select archetype, count(*)::varchar as n from sample_profiles group by archetype`,
-    );
-    const archetypes: Record<string, number> = {};
-    for (const name of ARCHETYPES) {
-      archetypes[name] = Number(archetypeRows.find((r) => r.archetype === name)?.n ?? 0);
-    }
-    const planted = await db.all<{ entity: string; key: string; reason: string }>(
-      `select entity, key, reason from sample_planted order by entity, key`,
-    );
     const meta = {
       seed: opts.seed,
       customers: opts.customers,
@@ -275,17 +266,32 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
       history_start: (await db.one<{ d: string }>(`select getvariable('sample_history_start')::varchar as d`))
         ?.d,
       generated_by: 'churn sample-data',
-      archetypes,
+      archetypes: await archetypeCounts(db),
       rows,
-      planted_bad_rows: planted.map((p) => ({ entity: p.entity, key: p.key, reason: p.reason })),
+      planted_bad_rows: await db.all<{ entity: string; key: string; reason: string }>(
+        `select entity, key, reason from sample_planted order by entity, key`,
+      ),
     };
     await writeFile(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
 
     const ms = Math.round(performance.now() - started);
-    log?.info({ dir, customers: opts.customers, ms }, 'sample dataset written');
+    log?.info({ dir, customers: opts.customers, rows, ms }, 'sample dataset written');
     return { dir, asOf, customers: opts.customers, rows, ms };
+  } catch (error) {
+    await Promise.allSettled(compressions);
+    await Promise.all(OUTPUTS.map((o) => rm(join(dir, `${o.file}.partial`), { force: true })));
+    throw error;
   } finally {
     db.close();
     await rm(spill, { recursive: true, force: true });
   }
+}
+
+async function archetypeCounts(db: Db): Promise<Record<string, number>> {
+  const found = await db.all<{ archetype: string; n: string }>(
+    `select archetype, count(*)::varchar as n from sample_profiles group by archetype`,
+  );
+  return Object.fromEntries(
+    ARCHETYPES.map((name) => [name, Number(found.find((r) => r.archetype === name)?.n ?? 0)]),
+  );
 }

@@ -1,4 +1,4 @@
--- activity.parquet: product usage, one event in each slot of 3-11 days (the customer's own cadence),
+-- activity.parquet: product usage, one event in each slot of 4-12 days (the customer's own cadence),
 -- the first on the sign-up day. Regular by construction, so steady customers never show a random drop.
 -- Silent churners thin out exponentially after their decay start; resurrected customers pause in their
 -- gap; cancelled and lost customers stop. A planted bad row carries a timestamp in 1969.

@@ -85,27 +85,17 @@ all_orders as (
     select * from other_orders
 ),
 
-numbered as (
-    select
-        customer_no,
-        customer_id,
-        seq,
-        sample_ts(day, seconds) as ordered_at,
-        round(amount, 2)::decimal(12, 2) as amount,
-        status
-    from all_orders
-),
-
 orders_out as (
+    -- order numbers run in time order
     select
-        'O' || lpad(row_number() over (order by ordered_at, customer_no, seq)::varchar, 8, '0') as order_id,
+        'O' || lpad(row_number() over (order by day, seconds, customer_no, seq)::varchar, 8, '0') as order_id,
         customer_id,
-        sample_ts_text(ordered_at) as ordered_at,
-        amount,
+        sample_ts_text(sample_ts(day, seconds)) as ordered_at,
+        round(amount, 2)::decimal(12, 2) as amount,
         status,
         'EUR' as currency,
-        row_number() over (order by ordered_at, customer_no, seq) as sort_no
-    from numbered
+        row_number() over (order by day, seconds, customer_no, seq) as sort_no
+    from all_orders
 ),
 
 duplicated_orders as (

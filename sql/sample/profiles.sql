@@ -105,7 +105,7 @@ behaviours as (
             then decay_day + floor(25 * sample_u(customer_no, 'decay_stop_day', 0))::integer
         end as decay_stop_day,
         -- cadences: an activity event every few days, an order every 2-6 weeks
-        3 + 8 * sample_u(customer_no, 'activity_gap', 0) as activity_gap_days,
+        4 + 8 * sample_u(customer_no, 'activity_gap', 0) as activity_gap_days,
         14 + 28 * sample_u(customer_no, 'order_gap', 0) as order_gap_days,
         round(
             case segment when 'consumer' then 20 when 'smb' then 80 else 300 end

@@ -41,7 +41,6 @@ describe('quality gates and notifications on real runs', () => {
   afterAll(() => server.close());
 
   // The URL comes from the environment, as a secret would.
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${VAR} placeholder of the YAML config
   const project = makeProject(['notifications:', '  webhook_url: ${CHURN_TEST_WEBHOOK}'].join('\n'));
   const cfg = ['--config', project.config];
   const hookEnv = (path: string) => ({ CHURN_TEST_WEBHOOK: `http://127.0.0.1:${port}${path}` });
