@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../config/load.js';
-import { ENTITIES, type Entity } from '../config/schema.js';
+import { ENTITIES } from '../config/schema.js';
 import { assertChecks, type CheckResult, type ChecksOutcome, runChecks } from '../transforms/checks.js';
 import { codeModels } from '../transforms/models/index.js';
 import { createRunParams } from '../transforms/params.js';
@@ -31,10 +31,9 @@ import {
 } from './ops/state.js';
 import { createSink } from './sinks/index.js';
 import type { Sink } from './sinks/sink.js';
-import { createSource } from './sources/index.js';
 import { writeCatalog } from './stages/catalog.js';
 import { exportTables, type Manifest, type TableManifest, writeManifest } from './stages/export.js';
-import { InputError, landEntity } from './stages/land.js';
+import { InputError, landAll } from './stages/land.js';
 
 export { QualityError } from '../transforms/checks.js';
 
@@ -314,37 +313,16 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
 
     await stage(
       'land',
-      async () => {
-        const rows: Partial<Record<Entity, number>> = {};
-        for (const entity of ENTITIES) {
-          const spec = config.sources[entity];
-          if (!spec) {
-            await landEntity(db, entity, undefined, undefined, log);
-            continue;
-          }
-          const source = await createSource(spec);
-          try {
-            const ctx = {
-              entity,
-              landingDir: join(stateDir, 'landing', entity),
-              baseDir: loaded.baseDir,
-              log,
-            };
-            await mkdir(ctx.landingDir, { recursive: true });
-            const landed = await source.land(ctx);
-            rows[entity] = (await landEntity(db, entity, spec, landed, log)).rows;
-            progress.landed[entity] = rows[entity] ?? 0;
-          } finally {
-            await source.close?.();
-          }
-        }
-        if (!configured.some((e) => e === 'orders' || e === 'activity' || e === 'subscriptions')) {
-          throw new InputError(
-            'no activity-bearing entity is configured: add sources.orders, sources.activity or sources.subscriptions',
-          );
-        }
-        return rows;
-      },
+      () =>
+        landAll(
+          db,
+          config,
+          { baseDir: loaded.baseDir, landingRoot: join(stateDir, 'landing') },
+          log,
+          (entity, rows) => {
+            progress.landed[entity] = rows;
+          },
+        ),
       (rows) => ({ rows }),
     );
 

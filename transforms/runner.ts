@@ -84,6 +84,22 @@ export function dependencies(model: AnyModel, names: ReadonlySet<string>): strin
   return [...names].filter((n) => n !== model.name && words.has(n));
 }
 
+/** The wanted models and every model they read, directly or not. */
+export function selectModels(models: AnyModel[], wanted: readonly string[]): AnyModel[] {
+  const byName = new Map(models.map((m) => [m.name, m]));
+  const names = new Set(byName.keys());
+  const keep = new Set<string>();
+  const visit = (name: string): void => {
+    if (keep.has(name)) return;
+    const model = byName.get(name);
+    if (!model) throw new ModelError(`no model named ${name}`);
+    keep.add(name);
+    for (const dep of dependencies(model, names)) visit(dep);
+  };
+  for (const name of wanted) visit(name);
+  return models.filter((m) => keep.has(m.name));
+}
+
 /** Models in an order where each comes after everything it reads (stable: layer, then name). */
 export function orderModels(models: AnyModel[]): AnyModel[] {
   const byName = new Map(models.map((m) => [m.name, m]));

@@ -3,8 +3,15 @@
 // planted decay to the first as-of date that flags the customer).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { type LoadedConfig, resolvePath } from '../../config/load.js';
+import { ENTITIES } from '../../config/schema.js';
+import { codeModels } from '../../transforms/models/index.js';
+import { createRunParams } from '../../transforms/params.js';
+import { loadSqlModels, runMacros, runModels, selectModels } from '../../transforms/runner.js';
 import { Db, sqlString } from '../duckdb.js';
+import type { Logger } from '../log.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
+import { landAll } from '../stages/land.js';
 
 export interface DetectionQuality {
   planted_silent_churners: number;
@@ -54,6 +61,72 @@ export async function detectionQuality(
   const db = await Db.open();
   try {
     return await scoreHealth(db, sampleDir, health);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * How early the planted silent churners are flagged: the models that customer_health needs are rebuilt for
+ * as-of dates every `stepDays` days from the earliest planted decay start to the run's as-of date (landing
+ * once), and for each planted churner the first of those nights that flags it on or after its decay start
+ * is taken. Returns the median of those delays in days (resolution: stepDays).
+ */
+export async function medianDaysToFlag(
+  loaded: LoadedConfig,
+  sampleDir: string,
+  asOf: string,
+  log: Logger,
+  stepDays = 7,
+): Promise<{ median_days_to_flag: number | null; nights_evaluated: number }> {
+  const { config } = loaded;
+  const stateDir = resolvePath(loaded, config.state_dir);
+  const db = await Db.open({ timeZone: config.business_time_zone, fileSearchPath: loaded.baseDir });
+  try {
+    const configured = ENTITIES.filter((e) => config.sources[e] !== undefined);
+    await runMacros(db);
+    await db.run(
+      `create table audience_history as select null::date as as_of, null::varchar as customer_id, null::varchar as email limit 0`,
+    );
+    await landAll(db, config, { baseDir: loaded.baseDir, landingRoot: join(stateDir, 'landing') }, log);
+    await db.run(`
+      create table planted as
+      select customer_id, decay_start::date as decay_start
+      from read_csv(${sqlString(join(sampleDir, 'ground_truth.csv'))}, all_varchar = true)
+      where archetype = 'silent_churner' and decay_start is not null`);
+    await db.run('create table first_flags (customer_id varchar, flagged_on date)');
+    const first = (
+      await db.one<{ d: string }>(`select strftime(min(decay_start), '%Y-%m-%d') as d from planted`)
+    )?.d;
+    if (!first) return { median_days_to_flag: null, nights_evaluated: 0 };
+    // Typing and checks (chk_*) do not depend on the as-of date: built once, for the first night.
+    const models = selectModels([...loadSqlModels(), ...codeModels], ['customer_health']);
+    const nightly = models.filter((m) => !m.name.startsWith('chk_'));
+    const quiet = log.child({}, { level: 'warn' });
+    let nights = 0;
+    for (let night = new Date(`${first}T00:00:00Z`); night.toISOString().slice(0, 10) <= asOf; ) {
+      const date = night.toISOString().slice(0, 10);
+      await createRunParams(db, config, {
+        asOf: date,
+        runStartedAt: new Date(),
+        configuredEntities: configured,
+      });
+      await runModels({ db, config, log: quiet, asOf: date, notes: [] }, nights === 0 ? models : nightly);
+      await db.run(`
+        insert into first_flags
+        select health.customer_id, date ${sqlString(date)}
+        from customer_health as health
+        inner join planted using (customer_id)
+        where health.${FLAGGED} and planted.decay_start <= date ${sqlString(date)}
+          and health.customer_id not in (select customer_id from first_flags)`);
+      nights += 1;
+      night.setUTCDate(night.getUTCDate() + stepDays);
+      if (night.toISOString().slice(0, 10) > asOf && date < asOf) night = new Date(`${asOf}T00:00:00Z`);
+    }
+    const median = await db.one<{ days: number | null }>(`
+      select median(date_diff('day', planted.decay_start, first_flags.flagged_on))::double as days
+      from first_flags inner join planted using (customer_id)`);
+    return { median_days_to_flag: median?.days ?? null, nights_evaluated: nights };
   } finally {
     db.close();
   }

@@ -1,8 +1,17 @@
 // Landing: every configured export becomes a raw_<entity> table of text columns named as the canonical entity,
 // with the file and row each record came from. Typing and checks happen later, in the staging models.
-import { ENTITIES, ENTITY_COLUMNS, type Entity, type SourceConfig } from '../../config/schema.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type Config,
+  ENTITIES,
+  ENTITY_COLUMNS,
+  type Entity,
+  type SourceConfig,
+} from '../../config/schema.js';
 import { type Db, sqlIdent, sqlString } from '../duckdb.js';
 import type { Logger } from '../log.js';
+import { createSource } from '../sources/index.js';
 import type { Landed, LandedFile } from '../sources/source.js';
 
 export class InputError extends Error {
@@ -124,8 +133,41 @@ export async function landEntity(
   return { entity, files: landed.files.length, rows };
 }
 
-export async function landEmpty(db: Db, configured: ReadonlySet<Entity>, log: Logger): Promise<void> {
-  for (const entity of ENTITIES) {
-    if (!configured.has(entity)) await landEntity(db, entity, undefined, undefined, log);
+/**
+ * Lands every entity: each configured source into its raw table (remote sources keep their files under
+ * landingRoot/<entity>/ between runs), an empty raw table for the others.
+ */
+export async function landAll(
+  db: Db,
+  config: Config,
+  dirs: { baseDir: string; landingRoot: string },
+  log: Logger,
+  onEntity?: (entity: Entity, rows: number) => void,
+): Promise<Partial<Record<Entity, number>>> {
+  if (!ACTIVITY_ENTITIES.some((e) => config.sources[e] !== undefined)) {
+    throw new InputError(
+      'no activity-bearing entity is configured: add sources.orders, sources.activity or sources.subscriptions',
+    );
   }
+  const rows: Partial<Record<Entity, number>> = {};
+  for (const entity of ENTITIES) {
+    const spec = config.sources[entity];
+    if (!spec) {
+      await landEntity(db, entity, undefined, undefined, log);
+      continue;
+    }
+    const source = await createSource(spec);
+    try {
+      const ctx = { entity, landingDir: join(dirs.landingRoot, entity), baseDir: dirs.baseDir, log };
+      await mkdir(ctx.landingDir, { recursive: true });
+      const landed = await source.land(ctx);
+      rows[entity] = (await landEntity(db, entity, spec, landed, log)).rows;
+      onEntity?.(entity, rows[entity]);
+    } finally {
+      await source.close?.();
+    }
+  }
+  return rows;
 }
+
+const ACTIVITY_ENTITIES = ['orders', 'activity', 'subscriptions'] as const;

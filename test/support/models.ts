@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { type Config, configSchema, ENTITIES, type Entity } from '../../config/schema.js';
 import { Db } from '../../pipelines/duckdb.js';
 import { silentLogger } from '../../pipelines/log.js';
-import { createSource } from '../../pipelines/sources/index.js';
-import { landEntity } from '../../pipelines/stages/land.js';
+import { landAll } from '../../pipelines/stages/land.js';
 import { codeModels } from '../../transforms/models/index.js';
 import { createRunParams } from '../../transforms/params.js';
-import { type AnyModel, dependencies, loadSqlModels, runMacros, runModels } from '../../transforms/runner.js';
+import { type AnyModel, loadSqlModels, runMacros, runModels, selectModels } from '../../transforms/runner.js';
 
 export interface FixtureOptions {
   asOf: string;
@@ -57,32 +56,9 @@ export async function buildModels(
   await db.run(
     `create table audience_history as select null::date as as_of, null::varchar as customer_id, null::varchar as email limit 0`,
   );
-  for (const entity of ENTITIES) {
-    const spec = config.sources[entity];
-    if (spec) {
-      const landed = await (await createSource(spec)).land({ entity, landingDir: baseDir, baseDir, log });
-      await landEntity(db, entity, spec, landed, log);
-    } else {
-      await landEntity(db, entity, undefined, undefined, log);
-    }
-  }
+  await landAll(db, config, { baseDir, landingRoot: join(baseDir, '.landing') }, log);
   let models: AnyModel[] = [...loadSqlModels(), ...codeModels];
-  if (options.only) models = withDependencies(models, options.only);
+  if (options.only) models = selectModels(models, options.only);
   await runModels({ db, config, log, asOf, notes: [] }, models);
   return db;
-}
-
-function withDependencies(models: AnyModel[], wanted: string[]): AnyModel[] {
-  const byName = new Map(models.map((m) => [m.name, m]));
-  const names = new Set(byName.keys());
-  const keep = new Set<string>();
-  const visit = (name: string) => {
-    if (keep.has(name)) return;
-    const model = byName.get(name);
-    if (!model) throw new Error(`no model named ${name}`);
-    keep.add(name);
-    for (const dep of dependencies(model, names)) visit(dep);
-  };
-  for (const w of wanted) visit(w);
-  return models.filter((m) => keep.has(m.name));
 }
