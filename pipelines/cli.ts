@@ -1,41 +1,16 @@
 // The `churn` command line. Exit code 0 on success; otherwise one line saying what failed and what to do.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { Command } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { type GlobalOptions, parseDateArg, parseIntArg, setup } from './command.js';
 import { createLogger, type Logger } from './log.js';
 import { addOpsCommands, parseWait, WAIT_OPTION_HELP } from './ops/commands.js';
-import { runPipeline, validateAsOf } from './run.js';
+import { runPipeline } from './run.js';
 import { validate } from './validate.js';
 
 class ValidationError extends Error {
   override readonly name = 'ValidationError';
-}
-
-function parseIntArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-}
-
-function parseDateArg(value: string): string {
-  try {
-    return validateAsOf(value);
-  } catch {
-    throw new InvalidArgumentError('expected a date as YYYY-MM-DD');
-  }
-}
-
-interface GlobalOptions {
-  config?: string;
-  logLevel?: string;
-}
-
-function setup(cmd: Command): { loaded: LoadedConfig; log: Logger } {
-  const opts = cmd.optsWithGlobals<GlobalOptions>();
-  const loaded = loadConfig(opts.config);
-  const log = createLogger({ level: opts.logLevel, secrets: loaded.secrets });
-  return { loaded, log };
 }
 
 const SAMPLE_DIR = 'data/sample';

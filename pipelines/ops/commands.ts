@@ -1,39 +1,11 @@
 // The operations commands of the `churn` CLI: status, backfill, schedule (cli.ts registers them).
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type LoadedConfig, loadConfig } from '../../config/load.js';
-import { createLogger, type Logger } from '../log.js';
-import { validateAsOf } from '../run.js';
+import { parseDateArg, parseIntArg, setup } from '../command.js';
 import { createSink } from '../sinks/index.js';
 import { backfill } from './backfill.js';
 import { type AsOfMode, type CatchUp, Scheduler, scheduleSettings } from './schedule.js';
 import { localStateStore } from './state.js';
 import { formatStatus, readStatus } from './status.js';
-
-interface GlobalOptions {
-  config?: string;
-  logLevel?: string;
-}
-
-function setup(cmd: Command): { loaded: LoadedConfig; log: Logger } {
-  const opts = cmd.optsWithGlobals<GlobalOptions>();
-  const loaded = loadConfig(opts.config);
-  const log = createLogger({ level: opts.logLevel, secrets: loaded.secrets });
-  return { loaded, log };
-}
-
-function parseDate(value: string): string {
-  try {
-    return validateAsOf(value);
-  } catch {
-    throw new InvalidArgumentError('expected a date as YYYY-MM-DD');
-  }
-}
-
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-}
 
 /** `--wait [seconds]`: true (no limit) or a number of seconds. */
 export function parseWait(value: string): number {
@@ -50,7 +22,7 @@ export function addOpsCommands(program: Command): void {
   program
     .command('status')
     .description('recent runs of the configured output, from its run ledger')
-    .option('--limit <n>', 'how many runs', parseCount, 20)
+    .option('--limit <n>', 'how many runs', parseIntArg, 20)
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { limit: number; json?: boolean }, cmd: Command) => {
       const { loaded } = setup(cmd);
@@ -67,8 +39,8 @@ export function addOpsCommands(program: Command): void {
   program
     .command('backfill')
     .description('run every as-of date of a range in order; resumable: skips dates already published')
-    .requiredOption('--from <date>', 'first as-of date YYYY-MM-DD', parseDate)
-    .requiredOption('--to <date>', 'last as-of date YYYY-MM-DD (included)', parseDate)
+    .requiredOption('--from <date>', 'first as-of date YYYY-MM-DD', parseDateArg)
+    .requiredOption('--to <date>', 'last as-of date YYYY-MM-DD (included)', parseDateArg)
     .option('--force', 'run dates that were already published again')
     .option('--wait [seconds]', WAIT_OPTION_HELP, parseWait)
     .action(
