@@ -13,6 +13,7 @@ import { type RunResult, runPipeline } from '../pipelines/run.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import { scoreHealth } from '../pipelines/sample/quality.js';
 import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
+import { BROKEN_INVARIANTS } from './support/invariants.js';
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -217,6 +218,15 @@ describe('end to end on a generated sample', () => {
   it('gives byte-identical table files on a second run of the same as-of date', () => {
     expect(second.runId).not.toBe(first.runId);
     expect(hashes(join(out, 'current'))).toEqual(firstHashes);
+  });
+
+  it('balances every invariant on the published tables', async () => {
+    for (const table of ['churn_summary', 'cohort_retention', 'fct_customer_period']) {
+      await db.run(
+        `create or replace view ${table} as select * from read_parquet(${sqlString(join(out, 'current', table, 'part-0.parquet'))})`,
+      );
+    }
+    expect(await db.all(BROKEN_INVARIANTS)).toEqual([]);
   });
 
   it('catches the planted bad rows in quarantine', async () => {

@@ -1,6 +1,7 @@
 // Invariants of the metric tables on random inputs (fast-check): whatever the data, the books balance.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { BROKEN_INVARIANTS } from './support/invariants.js';
 import { buildFixture } from './support/models.js';
 
 const day = fc.integer({ min: 0, max: 364 }).map((d) => {
@@ -51,32 +52,10 @@ describe('metric invariants on random inputs', () => {
             asOf: '2024-12-31',
             csv: { orders: `${orderCsv}\n`, subscriptions: `${subCsv}\n` },
             config: { period_grain: periodGrain },
-            only: ['churn_summary', 'cohort_retention'],
+            only: ['churn_summary', 'cohort_retention', 'fct_customer_period'],
           });
           try {
-            const broken = await db.all(`
-              select period_start, 'active' as what from churn_summary
-              where active_customers <> new_customers + retained + resurrected
-              union all
-              select period_start, 'start' from churn_summary where customers_start <> retained + churned
-              union all
-              select period_start, 'mrr' from churn_summary
-              where mrr_start + mrr_new + mrr_expansion - mrr_contraction - mrr_churned + mrr_reactivation <> mrr_end
-              union all
-              select period_start, 'rates' from churn_summary
-              where not (churn_rate_pct between 0 and 100) or not (retention_rate_pct between 0 and 100)
-                 or not (grr_pct between 0 and 100) or not (mrr_grr_pct between 0 and 100)
-                 or churn_rate_pct + retention_rate_pct not between 99.999 and 100.001
-              union all
-              select period_start, 'mrr continuity' from (
-                  select period_start, mrr_start, lag(mrr_end) over (partition by segment_by, segment order by period_start) as prev_end
-                  from churn_summary
-              ) where prev_end is not null and mrr_start <> prev_end
-              union all
-              select period_start, 'cohort' from cohort_retention
-              where not (retention_pct between 0 and 100) or unbounded_active < active_customers
-                 or unbounded_active > cohort_size
-            `);
+            const broken = await db.all(BROKEN_INVARIANTS);
             expect(broken).toEqual([]);
           } finally {
             db.close();

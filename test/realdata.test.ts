@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { Db } from '../pipelines/duckdb.js';
+import { BROKEN_INVARIANTS } from './support/invariants.js';
 import { buildModels } from './support/models.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -120,6 +121,7 @@ describe.skipIf(!existsSync(join(datasets, 'cdnow/CDNOW_master.txt')))('CDNOW ex
       expect(await db.number('select count(*) from stg_customers')).toBe(23_570);
       expect(await db.number('select count(*) from quarantine')).toBe(0);
       expect(await modelChurn(db)).toEqual(independentChurn(purchases, monthsBetween('1997-01', '1998-06')));
+      expect(await db.all(BROKEN_INVARIANTS)).toEqual([]);
       // Invariants: cohort sizes add up to the customers with a positive purchase.
       const buyers = new Set(purchases.filter((p) => p.amount > 0).map((p) => p.customer)).size;
       expect(
@@ -176,6 +178,8 @@ describe.skipIf(!existsSync(join(datasets, 'olist_sample/olist_orders_dataset.cs
   it('reads multi-line quoted reviews as CSAT and joins them to the person behind the order', async () => {
     const db = await runExample('olist', { OLIST_DIR: join(datasets, 'olist_sample') }, '2018-08-31', [
       'survey_trends',
+      'churn_summary',
+      'cohort_retention',
     ]);
     try {
       const reviews = await db.number(`select count(*) from raw_surveys`);
@@ -190,6 +194,7 @@ describe.skipIf(!existsSync(join(datasets, 'olist_sample/olist_orders_dataset.cs
         `select count(*) as n, count(*) filter (where score >= 4) as s from stg_surveys`,
       );
       expect(csat).toEqual(direct);
+      expect(await db.all(BROKEN_INVARIANTS)).toEqual([]);
     } finally {
       db.close();
     }
