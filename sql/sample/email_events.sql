@@ -82,53 +82,65 @@ opens as (
 timed as (
     select
         *,
-        sent_at + to_seconds((300 + floor(172800 * pow(u_delay, 2)))::bigint) as opened_at
+        sent_at + to_seconds((300 + floor(172800 * pow(u_delay, 2)))::bigint) as opened_at,
+        -- which optional events follow the `sent`: a bit per event code 1-6 (see event_kinds)
+        case when not (is_stop and email_stop = 'bounce') and day > sample_span_days() - 90 then 1 else 0 end
+            + case when is_stop and email_stop = 'bounce' then 2 else 0 end
+            + case when is_opened then 4 else 0 end
+            + case when is_opened and u_click < 0.20 and not is_stop then 8 else 0 end
+            + case when is_stop and email_stop = 'unsubscribe' then 16 else 0 end
+            + case when is_stop and email_stop = 'spam_complaint' then 32 else 0 end as event_mask
     from opens
 ),
 
+event_kinds as (
+    select * from (
+        values (0, 'sent'), (1, 'delivered'), (2, 'bounce'), (3, 'open'), (4, 'click'), (5, 'unsubscribe'), (6, 'spam_complaint')
+    ) as kinds (code, event_type)
+),
+
+events_by_mask as (
+    -- for each of the 64 combinations of optional events, the events it holds (the `sent` always)
+    select masks.mask, event_kinds.code, event_kinds.event_type
+    from range(64) as masks (mask)
+    join event_kinds on event_kinds.code = 0 or (masks.mask >> (event_kinds.code - 1)) & 1 = 1
+),
+
 events as (
-    -- the events of one send, in order; absent ones are null and dropped
+    -- one row per event: a hash join on the mask, no per-send lists
     select
-        customer_no,
-        customer_id,
-        email,
-        campaign_no,
-        campaign_id,
-        unnest([
-            {'event_no': 0, 'event_type': 'sent', 'occurred_at': sent_at},
-            case
-                when is_stop and email_stop = 'bounce'
-                    then {'event_no': 1, 'event_type': 'bounce', 'occurred_at': sent_at + interval 20 second}
-                when day > sample_span_days() - 90
-                    then {'event_no': 1, 'event_type': 'delivered', 'occurred_at': sent_at + interval 20 second}
-            end,
-            case when is_opened then {'event_no': 2, 'event_type': 'open', 'occurred_at': opened_at} end,
-            case when is_opened and u_click < 0.20 and not is_stop
-                then {'event_no': 3, 'event_type': 'click', 'occurred_at': opened_at + to_seconds((10 + floor(900 * u_click))::bigint)}
-            end,
-            case when is_stop and email_stop = 'unsubscribe'
-                then {'event_no': 3, 'event_type': 'unsubscribe', 'occurred_at': opened_at + interval 45 second}
-            end,
-            case when is_stop and email_stop = 'spam_complaint'
-                then {'event_no': 2, 'event_type': 'spam_complaint', 'occurred_at': sent_at + to_seconds((600 + floor(86400 * u_delay))::bigint)}
-            end
-        ]) as event
+        timed.customer_no,
+        timed.customer_id,
+        timed.email,
+        timed.campaign_no,
+        timed.campaign_id,
+        events_by_mask.code as event_no,
+        events_by_mask.event_type,
+        case events_by_mask.code
+            when 0 then timed.sent_at
+            when 1 then timed.sent_at + interval 20 second
+            when 2 then timed.sent_at + interval 20 second
+            when 3 then timed.opened_at
+            when 4 then timed.opened_at + to_seconds((10 + floor(900 * timed.u_click))::bigint)
+            when 5 then timed.opened_at + interval 45 second
+            when 6 then timed.sent_at + to_seconds((600 + floor(86400 * timed.u_delay))::bigint)
+        end as occurred_at
     from timed
+    join events_by_mask on events_by_mask.mask = timed.event_mask
 ),
 
 email_events as (
     select
         customer_id,
         email,
-        sample_ts_text(event.occurred_at) as occurred_at,
-        event.event_type as event_type,
+        sample_ts_text(occurred_at) as occurred_at,
+        event_type,
         campaign_id,
         customer_no,
         campaign_no,
-        event.event_no as event_no
-
+        event_no
     from events
-    where event is not null and event.occurred_at < sample_as_of_end()
+    where occurred_at < sample_as_of_end()
 )
 
 select * from email_events

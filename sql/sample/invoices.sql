@@ -57,7 +57,6 @@ invoices as (
         due_at,
         case when planned_paid_at < sample_as_of_end() then planned_paid_at end as paid_at,
         amount,
-        issued_at as sort_at,
         customer_no,
         seq
     from payments

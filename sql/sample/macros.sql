@@ -15,6 +15,9 @@ create or replace temp macro sample_as_of_end() as (getvariable('sample_as_of'):
 create or replace temp macro sample_first_campaign_day() as getvariable('sample_first_campaign_day')::integer;
 create or replace temp macro sample_campaign_every_days() as getvariable('sample_campaign_every_days')::integer;
 create or replace temp macro sample_plant_bad_rows() as getvariable('sample_plant_bad_rows')::boolean;
+-- The order number (among the first 50) whose order_id is planted twice.
+create or replace temp macro sample_duplicate_order_no() as
+    case when sample_plant_bad_rows() then 1 + hash(sample_seed(), 'planted_duplicate') % 50 end;
 
 -- A uniform number in [0, 1] for (seed, customer number, purpose tag, index). The hash of the constant
 -- tag folds into a constant; the outer hash re-mixes the bits, as DuckDB combines the hashes of several

@@ -85,31 +85,30 @@ all_orders as (
     select * from other_orders
 ),
 
-orders_out as (
+numbered as (
     -- order numbers run in time order
-    select
-        'O' || lpad(row_number() over (order by day, seconds, customer_no, seq)::varchar, 8, '0') as order_id,
-        customer_id,
-        sample_ts_text(sample_ts(day, seconds)) as ordered_at,
-        round(amount, 2)::decimal(12, 2) as amount,
-        status,
-        'EUR' as currency,
-        row_number() over (order by day, seconds, customer_no, seq) as sort_no
+    select *, row_number() over (order by day, seconds, customer_no, seq) as order_no
     from all_orders
 ),
 
-duplicated_orders as (
-    -- the same order_id again, with a later timestamp and another amount
+copies as (
+    -- the planted duplicate key: one order appears twice, the copy 3 days later with another amount
     select
-        orders_out.order_id,
-        orders_out.customer_id,
-        sample_ts_text(orders_out.ordered_at::timestamp + interval 3 day) as ordered_at,
-        orders_out.amount + 10 as amount,
-        'completed' as status,
+        *,
+        unnest(case when order_no = sample_duplicate_order_no() then [0, 1] else [0] end) as copy_no
+    from numbered
+),
+
+orders_out as (
+    select
+        'O' || lpad(order_no::varchar, 8, '0') as order_id,
+        customer_id,
+        sample_ts_text(sample_ts(day + 3 * copy_no, seconds)) as ordered_at,
+        (round(amount, 2) + 10 * copy_no)::decimal(12, 2) as amount,
+        case when copy_no = 0 then status else 'completed' end as status,
         'EUR' as currency,
-        orders_out.sort_no
-    from orders_out
-    join sample_planted on sample_planted.entity = 'orders' and sample_planted.key = orders_out.order_id
+        order_no as sort_no
+    from copies
 ),
 
 planted_bad_rows as (
@@ -127,8 +126,6 @@ planted_bad_rows as (
 
 orders as (
     select * from orders_out
-    union all
-    select * from duplicated_orders
     union all
     select * from planted_bad_rows
 )

@@ -38,7 +38,7 @@ planted_bad_rows as (
     select
         entity,
         case
-            when reason = 'duplicate order_id' then 'O' || lpad((1 + hash(sample_seed(), 'planted_duplicate') % 50)::varchar, 8, '0')
+            when reason = 'duplicate order_id' then 'O' || lpad(sample_duplicate_order_no()::varchar, 8, '0')
             when entity = 'activity' then customer_id || ' ' || at_text
             else planted_key
         end as key,
