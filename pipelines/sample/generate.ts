@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { Db, sqlString } from '../duckdb.js';
+import { canonicalColumns } from '../stages/land.js';
 
 export interface SampleOptions {
   dir: string;
@@ -76,18 +77,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'customers.csv',
     format: 'csv',
     from: { table: 'sample_customers' },
-    columns: [
-      'customer_id',
-      'email',
-      'first_name',
-      'last_name',
-      'country',
-      'segment',
-      'signup_at',
-      'marketing_consent',
-      'consent_at',
-      'cancelled_at',
-    ],
+    columns: canonicalColumns('customers'),
     orderBy: 'customer_no',
   },
   {
@@ -95,7 +85,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'orders.csv.gz',
     format: 'csv.gz',
     from: { sql: 'orders' },
-    columns: ['order_id', 'customer_id', 'ordered_at', 'amount', 'status', 'currency'],
+    columns: canonicalColumns('orders'),
     orderBy: 'sort_no, ordered_at, amount',
   },
   {
@@ -103,7 +93,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'subscriptions.csv',
     format: 'csv',
     from: { table: 'sample_subscriptions' },
-    columns: ['subscription_id', 'customer_id', 'started_at', 'ended_at', 'mrr', 'plan'],
+    columns: canonicalColumns('subscriptions'),
     orderBy: 'subscription_id',
   },
   {
@@ -111,7 +101,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'activity.parquet',
     format: 'parquet',
     from: { sql: 'activity' },
-    columns: ['customer_id', 'occurred_at', 'event_type', 'quantity'],
+    columns: canonicalColumns('activity'),
     orderBy: 'customer_no, slot',
   },
   {
@@ -135,7 +125,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'tickets.csv',
     format: 'csv',
     from: { table: 'sample_tickets' },
-    columns: ['ticket_id', 'customer_id', 'opened_at', 'resolved_at', 'category', 'is_complaint'],
+    columns: canonicalColumns('tickets'),
     orderBy: 'ticket_id',
   },
   {
@@ -143,7 +133,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'invoices.csv',
     format: 'csv',
     from: { sql: 'invoices' },
-    columns: ['invoice_id', 'customer_id', 'issued_at', 'due_at', 'paid_at', 'amount'],
+    columns: canonicalColumns('invoices'),
     orderBy: 'invoice_id',
   },
   {
