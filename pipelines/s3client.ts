@@ -42,6 +42,19 @@ export interface S3ClientOptions {
   maxAttempts?: number;
 }
 
+/** A client for a config section (source or output) that names region, endpoint and path style. */
+export function clientForConfig(
+  location: { region: string; endpoint?: string; force_path_style: boolean },
+  maxAttempts: number,
+): S3Client {
+  return createS3Client({
+    region: location.region,
+    endpoint: location.endpoint,
+    forcePathStyle: location.force_path_style,
+    maxAttempts,
+  });
+}
+
 /**
  * An S3 client using the standard AWS credential chain (environment, shared config/SSO profile, web identity,
  * container or instance role): no keys in the config.

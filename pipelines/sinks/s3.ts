@@ -34,7 +34,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { OutputConfig } from '../../config/schema.js';
 import { type Logger, silentLogger } from '../log.js';
 import {
-  createS3Client,
+  clientForConfig,
   DEFAULT_RETRY_POLICY,
   describeS3Error,
   downloadObject,
@@ -97,12 +97,7 @@ export class S3Sink implements Sink {
   }
 
   private get client(): S3Client {
-    this.clientInstance ??= createS3Client({
-      region: this.config.region,
-      endpoint: this.config.endpoint,
-      forcePathStyle: this.config.force_path_style,
-      maxAttempts: this.retry.maxAttempts,
-    });
+    this.clientInstance ??= clientForConfig(this.config, this.retry.maxAttempts);
     return this.clientInstance;
   }
 

@@ -16,7 +16,7 @@ import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk
 import picomatch from 'picomatch';
 import type { S3SourceConfig } from '../../config/schema.js';
 import {
-  createS3Client,
+  clientForConfig,
   DEFAULT_RETRY_POLICY,
   describeS3Error,
   downloadObject,
@@ -91,12 +91,7 @@ export class S3Source implements Source {
   }
 
   private get client(): S3Client {
-    this.clientInstance ??= createS3Client({
-      region: this.config.region,
-      endpoint: this.config.endpoint,
-      forcePathStyle: this.config.force_path_style,
-      maxAttempts: this.retry.maxAttempts,
-    });
+    this.clientInstance ??= clientForConfig(this.config, this.retry.maxAttempts);
     return this.clientInstance;
   }
 
