@@ -306,8 +306,9 @@ describe('S3Source', () => {
     expect(landedLog(captured.lines)).toMatchObject({ downloaded: 2, vanished: 1 });
   });
 
-  it('streams a 64 MB object to disk with bounded memory', async () => {
-    // Larger than V8's external-memory GC trigger (~32 MB), so a buffered body would show up in the peak.
+  it('streams a 64 MB object to disk chunk by chunk', async () => {
+    // Memory is measured by `npm run bench`, not here: this test checks the behaviour that bounds it, i.e. the
+    // landed file grows while the body is still arriving instead of appearing whole at the end.
     const size = 64 * 1024 * 1024;
     const block = randomBytes(64 * 1024);
     const hash = createHash('sha256');
@@ -326,15 +327,9 @@ describe('S3Source', () => {
 
     const source = new S3Source(sourceConfig({ prefix: 'big', format: 'parquet' }), { retry: FAST_RETRY });
     const ctx = await sourceContext(captureLogger().log);
-    const baseline = process.memoryUsage();
-    let peakHeap = 0;
-    let peakExternal = 0;
     let sawPartialFile = false;
     const objectsDir = path.join(ctx.landingDir, 'objects');
     const sampler = setInterval(() => {
-      const now = process.memoryUsage();
-      peakHeap = Math.max(peakHeap, now.heapUsed - baseline.heapUsed);
-      peakExternal = Math.max(peakExternal, now.arrayBuffers - baseline.arrayBuffers);
       readdir(objectsDir)
         .then(async (names) => {
           for (const name of names.filter((n) => n.endsWith('.part'))) {
@@ -354,7 +349,6 @@ describe('S3Source', () => {
     expect(digest.digest('hex')).toBe(expected);
     // The body went to a temp file chunk by chunk (seen growing), not collected in memory first.
     expect(sawPartialFile).toBe(true);
-    expect(peakHeap + peakExternal).toBeLessThan(size * 0.75);
     // A multipart object (s3rver's ETag format differs from S3's) is still recognised as unchanged.
     const captured = captureLogger();
     await source.land({ ...ctx, log: captured.log });
