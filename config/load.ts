@@ -71,7 +71,7 @@ export function formatIssues(error: z.ZodError, raw: unknown, secrets: readonly 
       }
       let found = describe(valueAt(raw, issue.path));
       for (const secret of secrets) if (secret) found = found.split(secret).join('***');
-      return `config key "${key}": found ${found}, ${issue.message.replace(/^Invalid input: /, '')}`;
+      return `config key "${key}": found ${found}, ${issue.message.replace(/^Invalid (input|option): /, '')}`;
     })
     .join('\n');
 }
