@@ -332,7 +332,7 @@ async function quarantineShare(
     if (over) {
       const top = await db.all<{ column_name: string; reason: string; n: string; example: string }>(
         `select column_name, reason, count(*) as n,
-                min(source_file || ' row ' || source_row) as example
+                arg_min(source_file || ' row ' || source_row, source_row) as example
          from quarantine where entity = '${entity}' group by all order by n desc, column_name, reason limit 3`,
       );
       message =
