@@ -159,19 +159,6 @@ const s3Output = z.strictObject({
 export const outputSchema = z.discriminatedUnion('type', [localOutput, s3Output]);
 export type OutputConfig = z.infer<typeof outputSchema>;
 
-const healthWeights = z.strictObject({
-  INACTIVE: z.number().min(0).default(35),
-  ACTIVITY_DROP: z.number().min(0).default(20),
-  SPEND_DROP: z.number().min(0).default(15),
-  EMAIL_DISENGAGED: z.number().min(0).default(10),
-  COMPLAINTS_UP: z.number().min(0).default(10),
-  LATE_PAYMENT: z.number().min(0).default(10),
-  NPS_DETRACTOR: z.number().min(0).default(10),
-  NPS_DROP: z.number().min(0).default(10),
-  LOW_CSAT: z.number().min(0).default(10),
-  LOW_P_ALIVE: z.number().min(0).default(20),
-});
-
 const health = z.strictObject({
   recent_days: z.int().min(1).default(90),
   baseline_days: z.int().min(1).default(180),
@@ -191,9 +178,24 @@ const health = z.strictObject({
   nps_drop_points: z.number().positive().default(3),
   low_csat_max: z.number().default(2),
   low_p_alive: z.number().min(0).max(1).default(0.3),
-  at_risk_score: z.number().min(0).max(100).default(30),
-  silent_churn_score: z.number().min(0).max(100).default(60),
-  weights: healthWeights.prefault({}),
+  /** p_churn is the probability of no qualifying activity in the next horizon_days days. */
+  horizon_days: z.int().min(7).default(90),
+  /** A decline test (the customer's own rate before the window against the window) flags at this tail probability. */
+  decline_p_value: z.number().gt(0).lt(1).default(0.05),
+  /** at_risk: p_churn at least this and value_at_risk at least min_value_at_risk (or idle far beyond the own rhythm). */
+  at_risk_p_churn: z.number().min(0).max(1).default(0.5),
+  /** silent_churn: p_churn at least this together with a decline in the customer's own history. */
+  silent_churn_p_churn: z.number().min(0).max(1).default(0.5),
+  /** Customers whose value at risk is below this (in the orders' currency) are not put on the list by p_churn alone. */
+  min_value_at_risk: z.number().min(0).default(0),
+  /** Customers with a history (active days) this long are judged against their own rhythm. */
+  rhythm_min_active_days: z.int().min(2).default(3),
+  /** Below this many training customers (with a known outcome) the learned risk model falls back to MBG/NBD. */
+  model_min_training_customers: z.int().min(10).default(200),
+  /** L2 penalty of the learned risk model (logistic regression on standardised features). */
+  model_l2: z.number().min(0).default(1),
+  /** The learned risk model is fitted on at most this many customers (a deterministic hash sample). */
+  model_max_training_rows: z.int().min(100).default(200_000),
   /** Unit of recency and T for the BG/NBD model. */
   model_time_unit: z.enum(['days', 'weeks']).default('weeks'),
   /** Minimum number of repeat buyers to fit the BG/NBD model. */

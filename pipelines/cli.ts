@@ -29,7 +29,10 @@ async function sampleData(dir: string, customers: number, seed: number, log: Log
 
 function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
   const s = result.summary;
-  const pct = (v: unknown) => (v === null || v === undefined ? 'n/a' : `${Number(v).toFixed(1)}%`);
+  const pct = (v: unknown) =>
+    v === null || v === undefined || Number.isNaN(Number(v)) ? 'n/a' : `${Number(v).toFixed(1)}%`;
+  const num = (v: unknown, digits: number) =>
+    v === null || v === undefined || Number.isNaN(Number(v)) ? 'n/a' : Number(v).toFixed(digits);
   const lines = [
     '',
     `churn-pipeline: run ${result.runId} as of ${result.asOf} succeeded`,
@@ -37,7 +40,12 @@ function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
     `  last complete period:       ${s.last_complete_period ?? 'n/a'}`,
     `    churn rate:               ${pct(s.churn_rate_pct)}`,
     `    NPS:                      ${s.nps === null || s.nps === undefined ? 'n/a' : Number(s.nps).toFixed(1)}`,
-    `  customers flagged:          ${s.customers_flagged} (at_risk or silent_churn)`,
+    `  customers flagged:          ${s.customers_flagged} of ${s.customers_with_activity} (at_risk or silent_churn); p_churn from ${s.risk_model ?? 'n/a'}`,
+    s.backtest_as_of
+      ? `  early-warning backtest:     as of ${s.backtest_as_of}: AUC ${num(s.backtest_auc, 3)} (recency ${num(s.backtest_auc_recency, 3)}, ` +
+        `p_alive ${num(s.backtest_auc_p_alive, 3)}); flagged ${pct(100 * Number(s.backtest_flagged_share))} ` +
+        `with precision ${num(s.backtest_precision, 2)}, recall ${num(s.backtest_recall, 2)}; ${pct(100 * Number(s.backtest_churn_rate))} churned`
+      : '  early-warning backtest:     n/a (less than one horizon of history)',
     `  reactivation audience:      ${s.audience_target} to e-mail, ${s.audience_control} held out as control`,
     `  quarantined input rows:     ${s.quarantined_rows}`,
   ];

@@ -138,6 +138,16 @@ async function readSummary(db: Db): Promise<Record<string, string | number | nul
         (select churn_rate_pct from last_period) as churn_rate_pct,
         (select nps from last_nps) as nps,
         (select count(*) from customer_health where status in ('at_risk', 'silent_churn')) as customers_flagged,
+        (select count(*) from customer_health where status <> 'never_active') as customers_with_activity,
+        (select risk_model from health_model where snapshot_role = 'score') as risk_model,
+        (select auc from early_warning_backtest where section = 'overall') as backtest_auc,
+        (select auc_recency from early_warning_backtest where section = 'overall') as backtest_auc_recency,
+        (select auc_p_alive from early_warning_backtest where section = 'overall') as backtest_auc_p_alive,
+        (select precision from early_warning_backtest where section = 'overall') as backtest_precision,
+        (select recall from early_warning_backtest where section = 'overall') as backtest_recall,
+        (select flagged_share from early_warning_backtest where section = 'overall') as backtest_flagged_share,
+        (select churn_rate from early_warning_backtest where section = 'overall') as backtest_churn_rate,
+        (select strftime(backtest_as_of, '%Y-%m-%d') from early_warning_backtest where section = 'overall') as backtest_as_of,
         (select count(*) from reactivation_audience where "group" = 'target') as audience_target,
         (select count(*) from reactivation_audience where "group" = 'control') as audience_control,
         (select count(*) from quarantine) as quarantined_rows`);
@@ -390,6 +400,16 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
           (t) => ({ tables: Object.keys(t).length }),
         );
     const fit = (await db.tableExists('bgnbd_fit')) ? ((await db.one('select * from bgnbd_fit')) ?? {}) : {};
+    const healthModel = (await db.tableExists('health_model'))
+      ? await db.all('select * from health_model order by snapshot_role')
+      : [];
+    const backtest = (await db.tableExists('early_warning_backtest'))
+      ? await db.all(
+          `select * exclude (backtest_as_of, outcome_as_of), strftime(backtest_as_of, '%Y-%m-%d') as backtest_as_of,
+              strftime(outcome_as_of, '%Y-%m-%d') as outcome_as_of
+           from early_warning_backtest where section in ('overall', 'status') order by section, status`,
+        )
+      : [];
     const manifest: Manifest & { checks: CheckResult[] } = {
       run_id: runId,
       as_of: asOf,
@@ -405,6 +425,8 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
       model: Object.fromEntries(
         Object.entries(fit).map(([k, v]) => [k, v === null || typeof v === 'number' ? v : String(v)]),
       ),
+      health_model: healthModel,
+      early_warning_backtest: backtest,
       checks: checks.results,
     };
     if (options.dryRun) {

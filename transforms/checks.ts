@@ -70,7 +70,7 @@ export const ACCEPTED_VALUES: { table: string; column: string; values: readonly 
   {
     table: 'customer_health',
     column: 'status',
-    values: ['active', 'at_risk', 'silent_churn', 'churned', 'lost'],
+    values: ['active', 'at_risk', 'silent_churn', 'dormant', 'churned', 'lost', 'never_active'],
   },
   { table: 'reactivation_audience', column: 'status', values: ['at_risk', 'silent_churn', 'churned'] },
   { table: 'survey_trends', column: 'survey_type', values: ['nps', 'csat'] },

@@ -39,13 +39,7 @@ export function paramColumns(config: Config, params: RunParams): Record<string, 
     ['audience', config.audience],
   ] as const) {
     for (const [key, value] of Object.entries(values)) {
-      if (key === 'weights') {
-        for (const [code, weight] of Object.entries(value as Record<string, number>)) {
-          columns[`weight_${code.toLowerCase()}`] = `${weight}::double`;
-        }
-      } else {
-        columns[`${section}_${key}`] = literal(value);
-      }
+      columns[`${section}_${key}`] = literal(value);
     }
   }
   return columns;

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Db, sqlString } from '../duckdb.js';
+import { type Db, type Row, sqlString } from '../duckdb.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 
 /** Every published table, with the grain it is sorted by (so the files are byte-identical for the same input). */
@@ -14,6 +14,7 @@ export const PUBLISHED_TABLES = [
   { name: 'churn_summary', grain: ['segment_by', 'segment', 'period_start'] },
   { name: 'survey_trends', grain: ['survey_type', 'segment_by', 'segment', 'period_start'] },
   { name: 'customer_health', grain: ['customer_id'] },
+  { name: 'early_warning_backtest', grain: ['section', 'status', 'risk_decile'] },
   { name: 'reactivation_audience', grain: ['email'] },
   { name: 'audience_exclusions', grain: ['reason'] },
   { name: 'quarantine', grain: ['entity', 'source_file', 'source_row'] },
@@ -106,6 +107,10 @@ export interface Manifest {
   model_timings: { model: string; layer: string; rows: number; ms: number }[];
   notes: string[];
   model: Record<string, string | number | null>;
+  /** Which model produced p_churn for each scored snapshot, and why (health_model). */
+  health_model: Row[];
+  /** The early warning's backtest: the overall and per-status rows of early_warning_backtest. */
+  early_warning_backtest: Row[];
 }
 
 export async function writeManifest(stagedDir: string, manifest: Manifest): Promise<void> {

@@ -1,6 +1,7 @@
 -- One row per customer with at least one purchase up to the as-of date: the repeat-purchase summary that the
 -- BG/NBD model (transforms/models/bgnbd_scores.ts) is fitted on, in lifetimes' definitions
--- (summary_data_from_transaction_data). A purchase is a customer-day with a completed order of positive amount;
+-- (summary_data_from_transaction_data). A purchase is a customer-day with a completed order (a $0 order counts, as
+-- lifetimes counts every transaction: CDNOW's $0 purchases are in the paper's fit);
 -- frequency = purchase days - 1 (repeat purchases), recency = last - first purchase day, t = as-of date - first
 -- purchase day, both in run_params.health_model_time_unit (days, or days / 7 for weeks). monetary_value is the mean
 -- revenue of the repeat purchase days (0 without a repeat purchase, as lifetimes), lifetime_revenue all of it.
@@ -23,7 +24,7 @@ purchases as (
     from orders
     cross join params
     where orders.status = 'completed'
-        and orders.amount > 0
+        and orders.amount >= 0
         and orders.customer_id is not null
         and orders.ordered_date <= params.as_of_date
 ),

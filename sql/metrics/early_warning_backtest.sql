@@ -1,0 +1,212 @@
+-- How good last horizon's early warning was, on the user's own data: the same model run as of
+-- D - horizon (snapshot `train` of int_health_status, scored by a model fitted on data up to D - horizon only),
+-- compared with what happened by D. churned = no qualifying activity in (D - horizon, D].
+-- Grain: section x status x risk_decile.
+--   section 'overall' (status 'all', risk_decile 0): auc of p_churn, and of the simple baselines for comparison
+--           (auc_recency: days since last activity; auc_p_alive: 1 - MBG/NBD p_alive), the Brier score, the
+--           share flagged (at_risk or silent_churn) with its precision and recall, and median_lead_days.
+--   section 'status' (risk_decile 0): per status, customers, how many churned, precision = churned / customers
+--           (the share of the status that left) and recall = churned in the status / all who churned.
+--   section 'decile' (status 'all'): risk deciles by p_churn (10 = highest); calibration (predicted_p_churn,
+--           the mean p_churn, against churn_rate, the observed share) and lift = churn_rate / overall churn rate.
+-- auc is the Mann-Whitney probability that a churner scores above a customer who stayed (ties count half).
+-- median_lead_days: for the customers flagged at D - horizon, the median number of days from the flag to their
+-- last activity up to D (positive: still active that long after the flag, the time there was to act; negative:
+-- flagged after they had already gone quiet).
+
+with
+
+params as (
+    select * from run_params
+),
+
+verdicts as (
+    select * from int_health_status
+    where snapshot_role = 'train' and churned_in_horizon is not null
+),
+
+outcomes_at_d as (
+    select customer_id, last_active_date as last_active_by_d
+    from int_health_features
+    where snapshot_role = 'score'
+),
+
+judged as (
+    select
+        verdicts.customer_id,
+        verdicts.snapshot_date,
+        verdicts.outcome_date,
+        verdicts.status,
+        verdicts.status in ('at_risk', 'silent_churn') as is_flagged,
+        verdicts.p_churn,
+        verdicts.p_alive,
+        verdicts.days_since_last_activity,
+        verdicts.risk_model,
+        verdicts.churned_in_horizon::integer as churned,
+        date_diff('day', verdicts.snapshot_date, outcomes_at_d.last_active_by_d) as lead_days,
+        ntile(10) over (order by verdicts.p_churn, verdicts.customer_id) as risk_decile
+    from verdicts
+    left join outcomes_at_d using (customer_id)
+),
+
+-- Mann-Whitney: average ranks of each score, ties sharing their mean rank.
+ranked as (
+    select
+        churned,
+        rank() over (order by p_churn) + (count(*) over (partition by p_churn) - 1) / 2.0 as rank_p_churn,
+        rank() over (order by days_since_last_activity)
+            + (count(*) over (partition by days_since_last_activity) - 1) / 2.0 as rank_recency
+    from judged
+),
+
+ranked_p_alive as (
+    select
+        churned,
+        rank() over (order by -p_alive) + (count(*) over (partition by p_alive) - 1) / 2.0 as rank_dead
+    from judged
+    where p_alive is not null
+),
+
+auc_of as (
+    select
+        (sum(rank_p_churn) filter (where churned = 1) - sum(churned) * (sum(churned) + 1) / 2.0)
+            / nullif(sum(churned) * sum(1 - churned), 0) as auc,
+        (sum(rank_recency) filter (where churned = 1) - sum(churned) * (sum(churned) + 1) / 2.0)
+            / nullif(sum(churned) * sum(1 - churned), 0) as auc_recency
+    from ranked
+),
+
+auc_p_alive as (
+    select
+        (sum(rank_dead) filter (where churned = 1) - sum(churned) * (sum(churned) + 1) / 2.0)
+            / nullif(sum(churned) * sum(1 - churned), 0) as auc_p_alive
+    from ranked_p_alive
+),
+
+totals as (
+    select
+        count(*) as customers,
+        sum(churned) as churned,
+        avg(churned) as churn_rate,
+        avg(p_churn) as predicted_p_churn,
+        avg((p_churn - churned) ^ 2) as brier_score,
+        avg(is_flagged::integer) as flagged_share,
+        sum(churned) filter (where is_flagged) / nullif(count(*) filter (where is_flagged), 0) as flagged_precision,
+        sum(churned) filter (where is_flagged) / nullif(sum(churned), 0) as flagged_recall,
+        median(lead_days) filter (where is_flagged) as median_lead_days,
+        min(snapshot_date) as snapshot_date,
+        min(outcome_date) as outcome_date,
+        min(risk_model) as risk_model
+    from judged
+),
+
+overall as (
+    select
+        'overall' as section,
+        'all' as status,
+        0 as risk_decile,
+        totals.customers,
+        totals.churned,
+        totals.churn_rate,
+        totals.predicted_p_churn,
+        totals.flagged_precision as precision,
+        totals.flagged_recall as recall,
+        1.0 as lift,
+        auc_of.auc,
+        auc_of.auc_recency,
+        auc_p_alive.auc_p_alive,
+        totals.brier_score,
+        totals.flagged_share,
+        totals.median_lead_days
+    from totals
+    cross join auc_of
+    cross join auc_p_alive
+),
+
+by_status as (
+    select
+        'status' as section,
+        judged.status,
+        0 as risk_decile,
+        count(*) as customers,
+        sum(judged.churned) as churned,
+        avg(judged.churned) as churn_rate,
+        avg(judged.p_churn) as predicted_p_churn,
+        avg(judged.churned) as precision,
+        sum(judged.churned) / nullif(max(totals.churned), 0) as recall,
+        avg(judged.churned) / nullif(max(totals.churn_rate), 0) as lift,
+        null::double as auc,
+        null::double as auc_recency,
+        null::double as auc_p_alive,
+        avg((judged.p_churn - judged.churned) ^ 2) as brier_score,
+        count(*) / max(totals.customers) as flagged_share,
+        median(judged.lead_days) as median_lead_days
+    from judged
+    cross join totals
+    group by judged.status
+),
+
+by_decile as (
+    select
+        'decile' as section,
+        'all' as status,
+        judged.risk_decile,
+        count(*) as customers,
+        sum(judged.churned) as churned,
+        avg(judged.churned) as churn_rate,
+        avg(judged.p_churn) as predicted_p_churn,
+        avg(judged.churned) as precision,
+        sum(judged.churned) / nullif(max(totals.churned), 0) as recall,
+        avg(judged.churned) / nullif(max(totals.churn_rate), 0) as lift,
+        null::double as auc,
+        null::double as auc_recency,
+        null::double as auc_p_alive,
+        avg((judged.p_churn - judged.churned) ^ 2) as brier_score,
+        avg(judged.is_flagged::integer) as flagged_share,
+        median(judged.lead_days) filter (where judged.is_flagged) as median_lead_days
+    from judged
+    cross join totals
+    group by judged.risk_decile
+),
+
+sections as (
+    select * from overall
+    union all
+    select * from by_status
+    union all
+    select * from by_decile
+),
+
+early_warning_backtest as (
+    select
+        -- grain
+        sections.section,
+        sections.status,
+        sections.risk_decile::integer as risk_decile,
+
+        -- what was judged
+        totals.snapshot_date as backtest_as_of,
+        totals.outcome_date as outcome_as_of,
+        params.health_horizon_days as horizon_days,
+        totals.risk_model,
+
+        -- counts and rates
+        sections.customers::bigint as customers,
+        sections.churned::bigint as churned,
+        sections.churn_rate::double as churn_rate,
+        sections.predicted_p_churn::double as predicted_p_churn,
+        sections.precision::double as precision,
+        sections.recall::double as recall,
+        sections.lift::double as lift,
+        sections.auc::double as auc,
+        sections.auc_recency::double as auc_recency,
+        sections.auc_p_alive::double as auc_p_alive,
+        sections.brier_score::double as brier_score,
+        sections.flagged_share::double as flagged_share,
+        sections.median_lead_days::double as median_lead_days
+    from sections
+    cross join totals
+    cross join params
+)
+
+select * from early_warning_backtest

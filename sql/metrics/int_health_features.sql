@@ -1,0 +1,537 @@
+-- What the early warning knows about each customer at each snapshot (int_health_snapshots): the evidence that
+-- customer_health publishes and the features of the risk model (transforms/models/health_scores.ts), computed
+-- from the data up to the snapshot date only, so the model is trained and judged on exactly what it would have
+-- seen that night. Grain: customer_id x snapshot_role (customers with qualifying activity by the snapshot).
+--
+-- Windows of a snapshot s (R = health_recent_days, B = health_baseline_days):
+--   recent    (s - R, s]               the published recent-vs-baseline evidence
+--   baseline  the B days before it      (cut to the customer's first active day, as are all baselines)
+--   w30       (s - 30, s]              the short window that catches a fast decline early
+--
+-- Decline tests (stats.sql): for each stream (active days, order days, complaints), the count in a window against
+-- the customer's own rate in the B days before that window, as a negative-binomial tail probability (the rate's
+-- uncertainty included). *_decline_p is the smaller of the w30 and recent tails, doubled (Bonferroni), and is
+-- judged only when the baseline covers health_min_baseline_days, predicts at least health_drop_min_expected
+-- events for the window, and the customer has two or more active days (a one-time buyer has no rate to fall
+-- from). E-mail opens: a binomial tail of the recent opens among the recent sends at the own baseline open rate.
+--
+-- Outcome (training and backtest rows): churned_in_horizon = no qualifying activity in (s, outcome_date], read
+-- from the last active day at the next snapshot.
+--
+-- Purchases for the MBG/NBD model count every completed order day with amount >= 0 (lifetimes counts $0
+-- purchases as transactions); revenue counts amount > 0.
+
+with
+
+params as (
+    select * from run_params
+),
+
+snapshots as (
+    select * from int_health_snapshots
+),
+
+active_days as (
+    select * from int_customer_active_days
+),
+
+orders as (
+    select * from stg_orders
+),
+
+subscriptions as (
+    select * from stg_subscriptions
+),
+
+email_events as (
+    select * from stg_email_events
+),
+
+surveys as (
+    select * from stg_surveys
+),
+
+tickets as (
+    select * from stg_tickets
+),
+
+invoices as (
+    select * from stg_invoices
+),
+
+customers as (
+    select * from stg_customers
+),
+
+-- Window bounds per snapshot.
+windows as (
+    select
+        snapshots.snapshot_role,
+        snapshots.snapshot_date,
+        snapshots.outcome_date,
+        params.health_recent_days as recent_days,
+        params.health_baseline_days as baseline_days,
+        (snapshots.snapshot_date - params.health_recent_days + 1)::date as recent_start,
+        (snapshots.snapshot_date - params.health_recent_days)::date as baseline_end,
+        (snapshots.snapshot_date - params.health_recent_days - params.health_baseline_days + 1)::date as baseline_start,
+        (snapshots.snapshot_date - 29)::date as w30_start,
+        (snapshots.snapshot_date - 30)::date as w30_baseline_end,
+        (snapshots.snapshot_date - 30 - params.health_baseline_days + 1)::date as w30_baseline_start,
+        timezone(params.time_zone, (snapshots.snapshot_date + 1)::timestamp) as snapshot_end
+    from snapshots
+    cross join params
+),
+
+completed_orders as (
+    select customer_id, ordered_date, amount
+    from orders
+    where status = 'completed' and amount >= 0 and customer_id is not null
+),
+
+-- One row per customer, day and stream: the counts every window is cut from.
+stream_days as (
+    select customer_id, active_date as day, 'active' as stream, 1 as events, 0.0 as amount
+    from active_days
+    union all
+    select customer_id, ordered_date, 'orders', count(*), sum(amount)::double
+    from completed_orders
+    where amount > 0
+    group by all
+    union all
+    select customer_id, opened_date, 'complaints', count(*), 0.0
+    from tickets
+    where is_complaint
+    group by all
+),
+
+stream_windows as (
+    select
+        stream_days.customer_id,
+        windows.snapshot_role,
+        stream_days.stream,
+        count(*) as days_total,
+        sum(stream_days.amount) as amount_total,
+        min(stream_days.day) as first_day,
+        max(stream_days.day) as last_day,
+        coalesce(sum(stream_days.events) filter (where stream_days.day >= windows.recent_start), 0) as n_recent,
+        coalesce(sum(stream_days.events) filter (
+            where stream_days.day between windows.baseline_start and windows.baseline_end
+        ), 0) as n_baseline,
+        coalesce(sum(stream_days.events) filter (where stream_days.day >= windows.w30_start), 0) as n_w30,
+        coalesce(sum(stream_days.events) filter (
+            where stream_days.day between windows.w30_baseline_start and windows.w30_baseline_end
+        ), 0) as n_w30_baseline,
+        coalesce(sum(stream_days.amount) filter (where stream_days.day >= windows.recent_start), 0) as amount_recent,
+        coalesce(sum(stream_days.amount) filter (
+            where stream_days.day between windows.baseline_start and windows.baseline_end
+        ), 0) as amount_baseline
+    from stream_days
+    inner join windows on stream_days.day <= windows.snapshot_date
+    group by all
+),
+
+-- Gaps between consecutive active days; a gap counts for a snapshot once its later day is on or before it.
+day_gaps as (
+    select
+        customer_id,
+        active_date,
+        date_diff('day', lag(active_date) over (partition by customer_id order by active_date), active_date) as gap_days
+    from active_days
+),
+
+typical_gaps as (
+    select
+        day_gaps.customer_id,
+        windows.snapshot_role,
+        median(day_gaps.gap_days)::double as typical_gap_days
+    from day_gaps
+    inner join windows on day_gaps.active_date <= windows.snapshot_date
+    where day_gaps.gap_days is not null
+    group by all
+),
+
+-- Subscriptions, as they stood at each snapshot (an end after the snapshot is still in the future then).
+subscription_states as (
+    select
+        subscriptions.customer_id,
+        windows.snapshot_role,
+        min(subscriptions.started_date) as first_subscription_date,
+        max(
+            case
+                when subscriptions.ended_date is not null and subscriptions.ended_date <= windows.snapshot_date
+                    then subscriptions.ended_date - 1
+                else windows.snapshot_date
+            end
+        )::date as last_subscription_date,
+        coalesce(sum(subscriptions.mrr) filter (
+            where subscriptions.ended_date is null or subscriptions.ended_date > windows.snapshot_date
+        ), 0) as mrr,
+        bool_and(subscriptions.ended_date is not null and subscriptions.ended_date <= windows.snapshot_date)
+            as all_subscriptions_ended,
+        max(subscriptions.ended_date) filter (where subscriptions.ended_date <= windows.snapshot_date)
+            as last_subscription_end
+    from subscriptions
+    inner join windows on subscriptions.started_date <= windows.snapshot_date
+    group by all
+),
+
+qualifying_subscriptions as (
+    select subscription_states.*
+    from subscription_states
+    where (select list_contains(active_when, 'subscriptions') from params)
+      and last_subscription_date >= first_subscription_date
+),
+
+-- Purchase days for the MBG/NBD model (x, t_x, T in the model's time unit).
+purchase_histories as (
+    select
+        purchase_days.customer_id,
+        windows.snapshot_role,
+        count(*) as purchase_days,
+        min(purchase_days.ordered_date) as first_purchase_date,
+        max(purchase_days.ordered_date) as last_purchase_date,
+        max(windows.snapshot_date) as snapshot_date
+    from (select distinct customer_id, ordered_date from completed_orders) as purchase_days
+    inner join windows on purchase_days.ordered_date <= windows.snapshot_date
+    group by all
+),
+
+purchase_model_inputs as (
+    select
+        customer_id,
+        snapshot_role,
+        purchase_days - 1 as purchase_frequency,
+        date_diff('day', first_purchase_date, last_purchase_date)
+            / (case when (select health_model_time_unit from params) = 'days' then 1.0 else 7.0 end) as purchase_recency,
+        date_diff('day', first_purchase_date, snapshot_date)
+            / (case when (select health_model_time_unit from params) = 'days' then 1.0 else 7.0 end) as purchase_t
+    from purchase_histories
+),
+
+email_windows as (
+    select
+        email_events.customer_id,
+        windows.snapshot_role,
+        count(*) filter (where email_events.event_type = 'sent' and email_events.occurred_date >= windows.recent_start)
+            as emails_sent_recent,
+        count(distinct coalesce(email_events.campaign_id, email_events.occurred_at::varchar)) filter (
+            where email_events.event_type in ('open', 'click') and email_events.occurred_date >= windows.recent_start
+        ) as emails_opened_recent,
+        count(*) filter (
+            where email_events.event_type = 'sent'
+              and email_events.occurred_date between windows.baseline_start and windows.baseline_end
+        ) as emails_sent_baseline,
+        count(distinct coalesce(email_events.campaign_id, email_events.occurred_at::varchar)) filter (
+            where email_events.event_type in ('open', 'click')
+              and email_events.occurred_date between windows.baseline_start and windows.baseline_end
+        ) as emails_opened_baseline,
+        max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click')) as last_open_at
+    from email_events
+    inner join windows on email_events.occurred_date <= windows.snapshot_date
+    where email_events.customer_id is not null
+    group by all
+),
+
+emails_after_last_open as (
+    select
+        email_events.customer_id,
+        windows.snapshot_role,
+        count(*) as emails_since_last_open
+    from email_events
+    inner join windows on email_events.occurred_date <= windows.snapshot_date
+    inner join email_windows
+        on email_windows.customer_id = email_events.customer_id
+        and email_windows.snapshot_role = windows.snapshot_role
+    where email_events.event_type = 'sent'
+      and (email_windows.last_open_at is null or email_events.occurred_at > email_windows.last_open_at)
+    group by all
+),
+
+-- Invoices due in the recent window: days late run to the payment, or to the snapshot while unpaid then.
+late_payments as (
+    select
+        invoices.customer_id,
+        windows.snapshot_role,
+        count(*) filter (
+            where date_diff(
+                'day', invoices.due_date,
+                case when invoices.paid_date <= windows.snapshot_date then invoices.paid_date else windows.snapshot_date end
+            ) >= greatest((select health_late_payment_min_days from params), 1)
+        ) as late_payments_recent,
+        max(date_diff(
+            'day', invoices.due_date,
+            case when invoices.paid_date <= windows.snapshot_date then invoices.paid_date else windows.snapshot_date end
+        )) as max_days_late_recent
+    from invoices
+    inner join windows on invoices.due_date between windows.recent_start and windows.snapshot_date
+    group by all
+),
+
+nps_ranked as (
+    select
+        surveys.customer_id,
+        windows.snapshot_role,
+        surveys.score,
+        surveys.responded_date,
+        row_number() over (
+            partition by surveys.customer_id, windows.snapshot_role
+            order by surveys.responded_at desc, surveys.response_id desc nulls last, surveys.score
+        ) as answer_rank
+    from surveys
+    inner join windows on surveys.responded_date <= windows.snapshot_date
+    where surveys.survey_type = 'nps'
+),
+
+nps_latest as (
+    select
+        customer_id,
+        snapshot_role,
+        max(score) filter (where answer_rank = 1) as last_nps,
+        max(score) filter (where answer_rank = 1) - max(score) filter (where answer_rank = 2) as nps_change,
+        max(responded_date) filter (where answer_rank = 1) as last_nps_date
+    from nps_ranked
+    where answer_rank <= 2
+    group by all
+),
+
+csat_recent as (
+    select
+        surveys.customer_id,
+        windows.snapshot_role,
+        min(surveys.score) as min_csat_recent
+    from surveys
+    inner join windows on surveys.responded_date between windows.recent_start and windows.snapshot_date
+    where surveys.survey_type = 'csat'
+    group by all
+),
+
+-- Who is known at each snapshot, with their first and last active day.
+customer_keys as (
+    select customer_id, snapshot_role from stream_windows where stream = 'active'
+    union
+    select customer_id, snapshot_role from qualifying_subscriptions
+),
+
+customer_snapshots as (
+    select
+        customer_keys.customer_id,
+        windows.*,
+        least(activity.first_day, qualifying_subscriptions.first_subscription_date) as first_active_date,
+        greatest(activity.last_day, qualifying_subscriptions.last_subscription_date) as last_active_date,
+        activity.last_day as last_event_date,
+        qualifying_subscriptions.last_subscription_date
+    from customer_keys
+    inner join windows using (snapshot_role)
+    left join (select * from stream_windows where stream = 'active') as activity
+        on activity.customer_id = customer_keys.customer_id
+        and activity.snapshot_role = customer_keys.snapshot_role
+    left join qualifying_subscriptions
+        on qualifying_subscriptions.customer_id = customer_keys.customer_id
+        and qualifying_subscriptions.snapshot_role = customer_keys.snapshot_role
+),
+
+evidence as (
+    select
+        -- ids
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_role,
+        customer_snapshots.snapshot_date,
+        customer_snapshots.outcome_date,
+
+        -- activity
+        customer_snapshots.first_active_date,
+        customer_snapshots.last_active_date,
+        customer_snapshots.last_event_date,
+        customer_snapshots.last_subscription_date,
+        date_diff('day', customer_snapshots.last_active_date, customer_snapshots.snapshot_date) as days_since_last_activity,
+        date_diff('day', customer_snapshots.first_active_date, customer_snapshots.snapshot_date) + 1 as tenure_days,
+        coalesce(activity.days_total, 0) as active_days_total,
+        typical_gaps.typical_gap_days,
+
+        -- windows (days, cut to tenure)
+        date_diff('day', greatest(customer_snapshots.recent_start, customer_snapshots.first_active_date),
+            customer_snapshots.snapshot_date) + 1 as recent_window_days,
+        greatest(date_diff('day', greatest(customer_snapshots.baseline_start, customer_snapshots.first_active_date),
+            customer_snapshots.baseline_end) + 1, 0) as baseline_window_days,
+        least(30, date_diff('day', customer_snapshots.first_active_date, customer_snapshots.snapshot_date) + 1)
+            as w30_window_days,
+        greatest(date_diff('day', greatest(customer_snapshots.w30_baseline_start, customer_snapshots.first_active_date),
+            customer_snapshots.w30_baseline_end) + 1, 0) as w30_baseline_window_days,
+
+        -- streams
+        coalesce(activity.n_recent, 0) as active_days_recent,
+        coalesce(activity.n_baseline, 0) as active_days_baseline,
+        coalesce(activity.n_w30, 0) as active_days_w30,
+        coalesce(activity.n_w30_baseline, 0) as active_days_w30_baseline,
+        coalesce(order_stream.n_recent, 0) as orders_recent,
+        coalesce(order_stream.n_baseline, 0) as orders_baseline,
+        coalesce(order_stream.n_w30, 0) as orders_w30,
+        coalesce(order_stream.n_w30_baseline, 0) as orders_w30_baseline,
+        coalesce(order_stream.amount_recent, 0) as revenue_recent,
+        coalesce(order_stream.amount_baseline, 0) as revenue_baseline,
+        coalesce(order_stream.amount_total, 0) as lifetime_revenue,
+        coalesce(order_stream.days_total, 0) as order_days_total,
+        coalesce(complaint_stream.n_recent, 0) as complaints_recent,
+        coalesce(complaint_stream.n_baseline, 0) as complaints_baseline,
+
+        -- e-mail
+        coalesce(email_windows.emails_sent_recent, 0) as emails_sent_recent,
+        coalesce(email_windows.emails_opened_recent, 0) as emails_opened_recent,
+        coalesce(email_windows.emails_sent_baseline, 0) as emails_sent_baseline,
+        coalesce(email_windows.emails_opened_baseline, 0) as emails_opened_baseline,
+        coalesce(emails_after_last_open.emails_since_last_open, 0) as emails_since_last_open,
+
+        -- billing and subscriptions
+        coalesce(late_payments.late_payments_recent, 0) as late_payments_recent,
+        case when late_payments.max_days_late_recent > 0 then late_payments.max_days_late_recent end
+            as max_days_late_recent,
+        coalesce(subscription_states.mrr, 0) as mrr,
+        coalesce(
+            subscription_states.all_subscriptions_ended
+                and coalesce(customer_snapshots.last_event_date, date '0001-01-01')
+                    <= subscription_states.last_subscription_end,
+            false
+        ) as subscriptions_ended,
+
+        -- surveys (a survey older than the baseline is stale: it raises no flag)
+        nps_latest.last_nps,
+        nps_latest.nps_change,
+        nps_latest.last_nps_date,
+        coalesce(nps_latest.last_nps_date >= customer_snapshots.baseline_start, false) as is_nps_current,
+        csat_recent.min_csat_recent,
+
+        -- cancellation
+        customers.cancelled_at,
+        coalesce(
+            customers.cancelled_at < customer_snapshots.snapshot_end
+                and customer_snapshots.last_active_date
+                    <= business_date(customers.cancelled_at, (select time_zone from params)),
+            false
+        ) as is_cancelled,
+
+        -- purchase-model inputs
+        purchase_model_inputs.purchase_frequency,
+        purchase_model_inputs.purchase_recency,
+        purchase_model_inputs.purchase_t
+
+    from customer_snapshots
+    left join typical_gaps using (customer_id, snapshot_role)
+    left join subscription_states using (customer_id, snapshot_role)
+    left join email_windows using (customer_id, snapshot_role)
+    left join emails_after_last_open using (customer_id, snapshot_role)
+    left join late_payments using (customer_id, snapshot_role)
+    left join nps_latest using (customer_id, snapshot_role)
+    left join csat_recent using (customer_id, snapshot_role)
+    left join purchase_model_inputs using (customer_id, snapshot_role)
+    left join (select * from stream_windows where stream = 'active') as activity
+        on activity.customer_id = customer_snapshots.customer_id
+        and activity.snapshot_role = customer_snapshots.snapshot_role
+    left join (select * from stream_windows where stream = 'orders') as order_stream
+        on order_stream.customer_id = customer_snapshots.customer_id
+        and order_stream.snapshot_role = customer_snapshots.snapshot_role
+    left join (select * from stream_windows where stream = 'complaints') as complaint_stream
+        on complaint_stream.customer_id = customer_snapshots.customer_id
+        and complaint_stream.snapshot_role = customer_snapshots.snapshot_role
+    left join customers on customers.customer_id = customer_snapshots.customer_id
+),
+
+-- The decline tests (stats.sql), judged only where the own history can say something.
+decline_tests as (
+    select
+        evidence.*,
+        evidence.active_days_total >= 2 and evidence.typical_gap_days is not null as has_rate,
+        rate_decline_p(active_days_w30, active_days_w30_baseline, w30_baseline_window_days, w30_window_days)
+            as activity_w30_p,
+        rate_decline_p(active_days_recent, active_days_baseline, baseline_window_days, recent_window_days)
+            as activity_recent_p,
+        rate_decline_p(orders_w30, orders_w30_baseline, w30_baseline_window_days, w30_window_days) as orders_w30_p,
+        rate_decline_p(orders_recent, orders_baseline, baseline_window_days, recent_window_days) as orders_recent_p,
+        active_days_baseline::double / nullif(baseline_window_days, 0) * recent_window_days as active_days_expected_recent,
+        orders_baseline::double / nullif(baseline_window_days, 0) * recent_window_days as orders_expected_recent,
+        revenue_baseline / nullif(baseline_window_days, 0) * recent_window_days as revenue_expected_recent,
+        active_days_w30_baseline::double / nullif(w30_baseline_window_days, 0) * w30_window_days
+            as active_days_expected_w30,
+        orders_w30_baseline::double / nullif(w30_baseline_window_days, 0) * w30_window_days as orders_expected_w30,
+        case when emails_sent_recent > 0 and emails_sent_baseline > 0 then binomial_lower_tail(
+            least(emails_opened_recent, emails_sent_recent), emails_sent_recent,
+            (least(emails_opened_baseline, emails_sent_baseline) + 0.5) / (emails_sent_baseline + 1.0)
+        ) end as email_open_p,
+        case when baseline_window_days > 0 then nb_upper_tail(
+            complaints_recent, complaints_baseline + 0.5, baseline_window_days::double / (baseline_window_days + recent_window_days)
+        ) end as complaints_up_p
+    from evidence
+),
+
+judged as (
+    select
+        decline_tests.*,
+        -- a window is judged when its baseline is long enough and predicts enough events to miss
+        case when has_rate then least(1.0, 2 * least(
+            case when w30_baseline_window_days >= params.health_min_baseline_days
+                and active_days_expected_w30 >= params.health_drop_min_expected then activity_w30_p end,
+            case when baseline_window_days >= params.health_min_baseline_days
+                and active_days_expected_recent >= params.health_drop_min_expected then activity_recent_p end
+        )) end as activity_decline_p,
+        case when has_rate and order_days_total >= 2 then least(1.0, 2 * least(
+            case when w30_baseline_window_days >= params.health_min_baseline_days
+                and orders_expected_w30 >= params.health_drop_min_expected then orders_w30_p end,
+            case when baseline_window_days >= params.health_min_baseline_days
+                and orders_expected_recent >= params.health_drop_min_expected then orders_recent_p end
+        )) end as orders_decline_p
+    from decline_tests
+    cross join params
+),
+
+-- The outcome of a training or backtest snapshot: was there qualifying activity in (s, outcome_date]?
+outcomes as (
+    select
+        judged.*,
+        case
+            when judged.outcome_date is not null
+                then coalesce(later.last_active_date <= judged.snapshot_date, true)
+        end as churned_in_horizon
+    from judged
+    left join judged as later
+        on later.customer_id = judged.customer_id
+        and later.snapshot_date = judged.outcome_date
+),
+
+-- Features of the risk model: f_* columns, finite numbers (transforms/models/health_scores.ts lists them).
+features as (
+    select
+        outcomes.*,
+        ln(1 + days_since_last_activity) as f_log_recency,
+        days_since_last_activity / 100.0 as f_recency,
+        ln(1 + days_since_last_activity) ^ 2 as f_log_recency_sq,
+        ln(tenure_days) as f_log_tenure,
+        ln(greatest(active_days_total, 1)) as f_log_active_days,
+        (active_days_total <= 1)::integer as f_one_time,
+        ln(1 + days_since_last_activity) * ln(greatest(active_days_total, 1)) as f_recency_x_history,
+        days_since_last_activity::double / tenure_days as f_recency_share_of_tenure,
+        case when has_rate then ln(1 + days_since_last_activity / greatest(typical_gap_days, 1)) else 0 end
+            as f_log_recency_per_gap,
+        case when has_rate then -(active_days_total - 1.0) / tenure_days * days_since_last_activity else 0 end
+            as f_silence_log_p,
+        ln(1 + (active_days_total - 1.0) / tenure_days * 90) as f_log_rate_90,
+        ln(1 + active_days_recent) as f_log_active_recent,
+        ln(1 + active_days_w30) as f_log_active_w30,
+        -ln(greatest(coalesce(activity_decline_p, 1), 1e-12)) as f_activity_decline,
+        -ln(greatest(coalesce(orders_decline_p, 1), 1e-12)) as f_orders_decline,
+        ln(1 + greatest(lifetime_revenue, 0)) as f_log_revenue,
+        ln(1 + greatest(lifetime_revenue, 0) / greatest(order_days_total, 1)) as f_log_order_value,
+        (emails_sent_recent + emails_sent_baseline > 0)::integer as f_has_email,
+        ln(1 + emails_since_last_open) as f_log_emails_since_open,
+        -ln(greatest(coalesce(email_open_p, 1), 1e-12)) as f_email_decline,
+        ln(1 + complaints_recent) as f_log_complaints_recent,
+        -ln(greatest(coalesce(complaints_up_p, 1), 1e-12)) as f_complaints_up,
+        ln(1 + late_payments_recent) as f_log_late_payments,
+        (is_nps_current and last_nps <= 6)::integer as f_nps_detractor,
+        case when is_nps_current then greatest(-coalesce(nps_change, 0), 0) else 0 end as f_nps_fall,
+        coalesce((min_csat_recent::double) <= (select health_low_csat_max * csat_scale / 5 from params), false)::integer
+            as f_low_csat,
+        (mrr > 0)::integer as f_has_subscription,
+        ln(1 + greatest(mrr, 0)) as f_log_mrr
+    from outcomes
+)
+
+select * from features

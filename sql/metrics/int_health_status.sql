@@ -1,0 +1,157 @@
+-- The early warning's verdict per customer and snapshot (score = D, published by customer_health; train =
+-- D - horizon, judged by early_warning_backtest): reason codes, risk_score, value at risk and status, from the
+-- evidence of int_health_features and the p_churn of health_scores. Grain: customer_id x snapshot_role.
+--
+-- Reasons (the evidence behind them holds; listed by how much each added to p_churn, largest first):
+--   INACTIVE          days_since_last_activity >= max(health_inactive_min_days,
+--                     health_inactive_gap_multiple x typical_gap_days)
+--   ACTIVITY_DROP     the decline test of active days: activity_decline_p <= health_decline_p_value
+--   SPEND_DROP        the decline test of order days holds and the recent revenue is below the expected
+--   EMAIL_DISENGAGED  none of the last health_email_no_open_last_n e-mails sent opened, or the recent opens fall
+--                     short of the own open rate (email_open_p <= health_decline_p_value)
+--   COMPLAINTS_UP     complaints_recent >= health_complaints_min_recent, above the own rate (complaints_up_p)
+--   LATE_PAYMENT      an invoice due in the recent window paid, or unpaid, health_late_payment_min_days late
+--   NPS_DETRACTOR     the last NPS answer (given within the baseline or recent window) is 0-6
+--   NPS_DROP          it is health_nps_drop_points or more below the answer before
+--   LOW_CSAT          min_csat_recent <= health_low_csat_max (on the 1-5 scale; x 2 on 1-10)
+--   LOW_P_ALIVE       MBG/NBD p_alive < health_low_p_alive
+-- One-time buyers never get ACTIVITY_DROP or SPEND_DROP: the tests need two active days to have a rate.
+--
+-- risk_score = 100 x p_churn, to one decimal. value_at_risk = p_churn x what the customer brings in the horizon at their
+-- own pace (lifetime revenue per day of tenure, at least health_recent_days, plus the running MRR).
+--
+-- Status, the first rule that holds:
+--   churned       explicit cancellation (cancelled_at on or before the snapshot, no activity after it)
+--   lost          days_since_last_activity > health_lost_after_days
+--   churned       every subscription has ended and nothing happened after the last end
+--   silent_churn  a customer with a rhythm (health_rhythm_min_active_days active days) whose own history shows
+--                 a decline or an idle spell far beyond it (ACTIVITY_DROP, SPEND_DROP or INACTIVE), with
+--                 p_churn >= health_silent_churn_p_churn
+--   at_risk       p_churn >= health_at_risk_p_churn and value_at_risk >= health_min_value_at_risk, or a customer
+--                 with a rhythm idle far beyond it (INACTIVE): never `active`
+--   active        otherwise
+
+with
+
+params as (
+    select * from run_params
+),
+
+features as (
+    select * from int_health_features
+    where snapshot_role in ('score', 'train')
+),
+
+scores as (
+    select * from health_scores
+),
+
+scored_features as (
+    select
+        features.*,
+        scores.p_churn,
+        scores.p_alive,
+        scores.expected_purchases_next_90d,
+        scores.risk_model,
+        scores.contrib_inactive,
+        scores.contrib_activity_drop,
+        scores.contrib_spend_drop,
+        scores.contrib_email_disengaged,
+        scores.contrib_complaints_up,
+        scores.contrib_late_payment,
+        scores.contrib_nps_detractor,
+        scores.contrib_nps_drop,
+        scores.contrib_low_csat,
+        scores.contrib_low_p_alive,
+        greatest(
+            params.health_inactive_min_days::double,
+            params.health_inactive_gap_multiple * coalesce(features.typical_gap_days, 0)
+        ) as inactive_after_days,
+        features.active_days_total >= params.health_rhythm_min_active_days as has_rhythm
+    from features
+    inner join scores using (customer_id, snapshot_role)
+    cross join params
+),
+
+signals as (
+    select
+        scored_features.*,
+        [
+            {'code': 'INACTIVE', 'present': days_since_last_activity >= inactive_after_days,
+                'contribution': contrib_inactive, 'rank': 1},
+            {'code': 'ACTIVITY_DROP', 'present': coalesce(activity_decline_p <= params.health_decline_p_value, false),
+                'contribution': contrib_activity_drop, 'rank': 2},
+            {'code': 'SPEND_DROP', 'present': coalesce(
+                orders_decline_p <= params.health_decline_p_value and revenue_recent < revenue_expected_recent, false),
+                'contribution': contrib_spend_drop, 'rank': 3},
+            {'code': 'EMAIL_DISENGAGED', 'present': emails_since_last_open >= params.health_email_no_open_last_n
+                or coalesce(email_open_p <= params.health_decline_p_value, false),
+                'contribution': contrib_email_disengaged, 'rank': 4},
+            {'code': 'COMPLAINTS_UP', 'present': complaints_recent >= params.health_complaints_min_recent
+                and coalesce(complaints_up_p <= params.health_decline_p_value, false),
+                'contribution': contrib_complaints_up, 'rank': 5},
+            {'code': 'LATE_PAYMENT', 'present': late_payments_recent > 0,
+                'contribution': contrib_late_payment, 'rank': 6},
+            {'code': 'NPS_DETRACTOR', 'present': coalesce(is_nps_current and last_nps <= 6, false),
+                'contribution': contrib_nps_detractor, 'rank': 7},
+            {'code': 'NPS_DROP', 'present': coalesce(is_nps_current and nps_change <= -params.health_nps_drop_points, false),
+                'contribution': contrib_nps_drop, 'rank': 8},
+            {'code': 'LOW_CSAT', 'present': coalesce(min_csat_recent <= params.health_low_csat_max * params.csat_scale / 5, false),
+                'contribution': contrib_low_csat, 'rank': 9},
+            {'code': 'LOW_P_ALIVE', 'present': coalesce(p_alive < params.health_low_p_alive, false),
+                'contribution': contrib_low_p_alive, 'rank': 10}
+        ] as checks
+    from scored_features
+    cross join params
+),
+
+scored as (
+    select
+        signals.* exclude (checks),
+        list_transform(
+            list_sort(
+                list_transform(
+                    list_filter(checks, c -> c.present),
+                    c -> {'key': -coalesce(c.contribution, 0), 'rank': c.rank, 'code': c.code}
+                )
+            ),
+            c -> c.code
+        ) as reasons,
+        round(100 * p_churn, 1)::double as risk_score,
+        round(
+            p_churn * (
+                greatest(lifetime_revenue, 0) / greatest(tenure_days, params.health_recent_days) * params.health_horizon_days
+                + mrr * 12 / 365 * params.health_horizon_days
+            ),
+            2
+        )::decimal(18, 2) as value_at_risk
+    from signals
+    cross join params
+),
+
+statuses as (
+    select
+        scored.*,
+        case
+            when is_cancelled then 'churned'
+            when days_since_last_activity > params.health_lost_after_days then 'lost'
+            when subscriptions_ended then 'churned'
+            when has_rhythm
+                and list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP', 'INACTIVE'])
+                and p_churn >= params.health_silent_churn_p_churn
+                then 'silent_churn'
+            when has_rhythm and (p_churn >= params.health_at_risk_p_churn or list_contains(reasons, 'INACTIVE'))
+                then 'at_risk'
+            when not has_rhythm and p_churn >= params.health_at_risk_p_churn
+                and days_since_last_activity > params.health_recent_days
+                then 'dormant'
+            when not has_rhythm and p_churn >= params.health_at_risk_p_churn
+                and value_at_risk >= params.health_min_value_at_risk
+                then 'at_risk'
+            else 'active'
+        end as status
+    from scored
+    cross join params
+)
+
+select * from statuses
