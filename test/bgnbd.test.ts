@@ -222,8 +222,8 @@ describe('CDNOW (Fader, Hardie & Lee 2005)', () => {
         await insertOrders(db, calibration);
         await runSummarySql(db);
 
-        // Customers whose every calibration order is $0 have no purchase under the pipeline's definition (a
-        // completed order with a positive amount); lifetimes and the paper count those orders. There are 8.
+        // A $0 order is a purchase for the model, as lifetimes and the paper count it (8 customers bought only
+        // for $0 in the calibration period): the pipeline's summary is the published one, customer for customer.
         const positive = new Set(calibration.filter((o) => Number(o.amount) > 0).map((o) => o.customer));
         const zeroOnly = new Set(calibration.filter((o) => !positive.has(o.customer)).map((o) => o.customer));
         expect([...zeroOnly].sort()).toEqual(['1080', '1195', '1293', '155', '2086', '227', '286', '87']);
@@ -237,14 +237,9 @@ describe('CDNOW (Fader, Hardie & Lee 2005)', () => {
             ],
           ),
         );
-        expect(summary.size).toBe(published.length - zeroOnly.size);
+        expect(summary.size).toBe(published.length);
         for (const c of published) {
           const mine = summary.get(c.id);
-          if (zeroOnly.has(c.id)) {
-            expect(mine).toBeUndefined();
-            expect(c.x).toBe(0);
-            continue;
-          }
           // The CSV has two decimals of the same day counts / 7.
           expect(mine, `customer ${c.id}`).toBeDefined();
           expect(
@@ -252,28 +247,16 @@ describe('CDNOW (Fader, Hardie & Lee 2005)', () => {
             `customer ${c.id}`,
           ).toEqual([c.x, c.tx, c.T]);
         }
-
-        // The SQL summary plus the 8 $0-only customers (x = 0, observed since their $0 order) is the paper's data:
-        // the same fit to three significant figures.
         const groups: RfGroup[] = [...summary.values()].map((s) => ({ ...s, n: 1 }));
-        for (const c of published.filter((p) => zeroOnly.has(p.id)))
-          groups.push({ x: 0, tx: 0, T: c.T, n: 1 });
-        const paperData = fitBgNbd(groups);
-        expect(
-          [paperData.r, paperData.alpha, paperData.a, paperData.b, paperData.logLikelihood].map((v) =>
-            v.toPrecision(3),
-          ),
-        ).toEqual(['0.243', '4.41', '0.793', '2.43', '-9.58e+3']);
-        expect(paperData.logLikelihood.toFixed(1)).toBe('-9582.4');
 
-        // The model on the pipeline's own summary (2,349 customers).
+        // The model on the pipeline's own summary, from a plain config: the paper's fit.
         const ctx = await modelContext(db);
         await bgnbdScores.build(ctx);
         expect(ctx.notes).toEqual([]);
         const fitRow = (await db.one('select * from bgnbd_fit'))!;
         expect(fitRow).toMatchObject({
           status: 'fitted',
-          customers: '2349',
+          customers: '2357',
           repeat_buyers: '946',
           time_unit: 'weeks',
         });
@@ -283,16 +266,16 @@ describe('CDNOW (Fader, Hardie & Lee 2005)', () => {
           a: Number(fitRow.a),
           b: Number(fitRow.b),
         };
-        // Without the 8 customers (0.3% of the base, all one-time buyers) the estimates move by under 0.3%.
+        expect(
+          [fitted.r, fitted.alpha, fitted.a, fitted.b, Number(fitRow.log_likelihood)].map((v) => v.toPrecision(3)),
+        ).toEqual(['0.243', '4.41', '0.793', '2.43', '-9.58e+3']);
+        expect(Number(fitRow.log_likelihood).toFixed(1)).toBe('-9582.4');
         for (const k of ['r', 'alpha', 'a', 'b'] as const)
-          expectRelativelyClose(fitted[k], LIFETIMES_CDNOW[k], 0.006);
-        expect(Number(fitRow.log_likelihood)).toBeCloseTo(
-          bgnbdLogLikelihood(fitted, groups.slice(0, summary.size)),
-          6,
-        );
+          expectRelativelyClose(fitted[k], LIFETIMES_CDNOW[k], 0.001);
+        expect(Number(fitRow.log_likelihood)).toBeCloseTo(bgnbdLogLikelihood(fitted, groups), 6);
 
         const scores = await db.all('select * from bgnbd_scores order by customer_id');
-        expect(scores).toHaveLength(2349);
+        expect(scores).toHaveLength(2357);
         expect(scores.every((s) => s.p_alive !== null && s.expected_purchases_next_90d !== null)).toBe(true);
         const one = scores.find((s) => s.customer_id === '1')!; // x = 2, 213 and 272 days
         expect(one).toMatchObject({ frequency: '2', recency: 213 / 7, t: 272 / 7 });
@@ -485,7 +468,8 @@ describe('bgnbd_scores when the model cannot be fitted', () => {
         { id: 'o8', customer: 'c3', date: '2024-02-02', amount: '30.00', status: 'cancelled' },
       ]);
       await runSummarySql(db);
-      // lifetimes' definitions, in days: c1 bought on 3 days (frequency 2), c2 once, c3 never (only $0 / cancelled).
+      // lifetimes' definitions, in days: c1 bought on 3 days (frequency 2), c2 once, c3 once (a $0 order counts;
+      // the cancelled one does not).
       expect(
         await db.all(`select customer_id, first_purchase_date, last_purchase_date, purchase_days, frequency, recency, t,
             time_unit, monetary_value, lifetime_revenue from customer_purchase_summary order by customer_id`),
@@ -514,6 +498,18 @@ describe('bgnbd_scores when the model cannot be fitted', () => {
           monetary_value: 0,
           lifetime_revenue: '12.50',
         },
+        {
+          customer_id: 'c3',
+          first_purchase_date: '2024-02-01',
+          last_purchase_date: '2024-02-01',
+          purchase_days: '1',
+          frequency: '0',
+          recency: 0,
+          t: 59,
+          time_unit: 'days',
+          monetary_value: 0,
+          lifetime_revenue: '0.00',
+        },
       ]);
 
       const ctx = await modelContext(db);
@@ -522,7 +518,7 @@ describe('bgnbd_scores when the model cannot be fitted', () => {
         status: 'not_fitted',
         message: '1 repeat buyers, fewer than health.model_min_repeat_buyers (3)',
         r: null,
-        customers: '2',
+        customers: '3',
         repeat_buyers: '1',
       });
       expect(await db.all('select * from bgnbd_scores order by customer_id')).toEqual([
@@ -539,6 +535,14 @@ describe('bgnbd_scores when the model cannot be fitted', () => {
           frequency: '0',
           recency: 0,
           t: 21,
+          p_alive: null,
+          expected_purchases_next_90d: null,
+        },
+        {
+          customer_id: 'c3',
+          frequency: '0',
+          recency: 0,
+          t: 59,
           p_alive: null,
           expected_purchases_next_90d: null,
         },

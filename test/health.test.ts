@@ -1,6 +1,7 @@
-// customer_health and the reactivation audience on small hand-made exports: the real staging SQL and
-// int_customer_active_days run on raw_* tables written here; bgnbd_scores, customer_purchase_summary and
-// audience_history are built by hand with the columns of the real ones.
+// customer_health and the reactivation audience on small hand-made exports: the real staging SQL, facts,
+// int_health_features and int_health_status run on raw_* tables written here; health_scores (the fitted
+// p_churn and p_alive of transforms/models/health_scores.ts) and audience_history are built by hand with the
+// columns of the real ones, so that these tests pin the rules, not a model fit.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +21,10 @@ type RawRow = Record<string, string | null>;
 
 interface Fixture {
   rows: Partial<Record<Entity, RawRow[]>>;
-  /** BG/NBD p_alive by customer; customers not listed get no bgnbd_scores row (model not fitted). */
+  /** MBG/NBD p_alive by customer; customers not listed get NULL (model not fitted). */
   pAlive: Record<string, number>;
+  /** p_churn by customer at D; customers not listed get DEFAULT_P_CHURN. */
+  pChurn: Record<string, number>;
   history: { as_of: string; customer_id: string | null; email: string | null }[];
 }
 
@@ -35,7 +38,7 @@ function at(days: number, hour = 12): string {
 }
 
 function emptyFixture(): Fixture {
-  return { rows: {}, pAlive: {}, history: [] };
+  return { rows: {}, pAlive: {}, pChurn: {}, history: [] };
 }
 
 function add(f: Fixture, entity: Entity, row: RawRow): void {
@@ -166,6 +169,7 @@ function healthFixture(): Fixture {
 
   customer(f, 'C02'); // INACTIVE: weekly until 40 days ago (typical gap 7, threshold 30); no model score
   lapsed(f, 'C02');
+  f.pChurn.C02 = 0.35;
 
   customer(f, 'C03'); // ACTIVITY_DROP: daily activity in the baseline window only, orders unchanged
   steady(f, 'C03');
@@ -185,11 +189,16 @@ function healthFixture(): Fixture {
   for (const d of [80, 60, 40]) email(f, 'C06', d, false);
   email(f, 'C06', 20, true);
 
-  customer(f, 'C07'); // COMPLAINTS_UP: 2 recent complaints vs 1 in the baseline
+  customer(f, 'C07'); // COMPLAINTS_UP: 4 recent complaints vs 1 in the baseline (upper tail 0.03)
   steady(f, 'C07');
   ticket(f, 'C07', 200, true);
-  ticket(f, 'C07', 30, true);
-  ticket(f, 'C07', 12, true);
+  for (const d of [30, 25, 18, 12]) ticket(f, 'C07', d, true);
+
+  customer(f, 'C07A'); // 2 recent complaints vs 1 in the baseline: too little evidence (upper tail 0.18)
+  steady(f, 'C07A');
+  ticket(f, 'C07A', 200, true);
+  ticket(f, 'C07A', 30, true);
+  ticket(f, 'C07A', 12, true);
 
   customer(f, 'C07B'); // 2 recent complaints, but fewer per day than its baseline: no COMPLAINTS_UP
   steady(f, 'C07B');
@@ -239,6 +248,7 @@ function healthFixture(): Fixture {
 
   customer(f, 'C15'); // silent churn: weekly until 61 days ago -> INACTIVE + ACTIVITY_DROP + SPEND_DROP
   orders(f, 'C15', 362, 60, () => 100);
+  f.pChurn.C15 = 0.8;
 
   customer(f, 'C16'); // new: first order 20 days ago, no baseline: nothing to flag
   orders(f, 'C16', 20, 5, () => 50, 5);
@@ -246,6 +256,10 @@ function healthFixture(): Fixture {
   customer(f, 'C17'); // first active 100 days ago: an 11-day baseline (days 100..90), too short to judge a drop
   activityEvents(f, 'C17', 100, 91);
   orders(f, 'C17', 96, 5);
+
+  customer(f, 'C19'); // a one-time buyer, 120 days ago: no rate to fall from, so no drop reason
+  orders(f, 'C19', 120, 120, () => 80);
+  f.pChurn.C19 = 0.9;
 
   customer(f, 'C18'); // subscriber without orders: the running subscription keeps them active
   add(f, 'subscriptions', {
@@ -256,7 +270,7 @@ function healthFixture(): Fixture {
     mrr: '40',
   });
 
-  customer(f, 'N01'); // no activity at all: not in customer_health
+  customer(f, 'N01'); // no activity at all: never_active
   return f;
 }
 
@@ -308,8 +322,29 @@ function audienceFixture(f: Fixture, options: { bConsentFrom?: number } = {}): F
 
 // --- building the database ----------------------------------------------------------------------------
 
-const MODELS = new Set([
+const DEFAULT_P_CHURN = 0.1;
+const REASONS = [
+  'inactive',
+  'activity_drop',
+  'spend_drop',
+  'email_disengaged',
+  'complaints_up',
+  'late_payment',
+  'nps_detractor',
+  'nps_drop',
+  'low_csat',
+  'low_p_alive',
+];
+
+const FACT_MODELS = new Set([
   'int_customer_active_days',
+  'customer_purchase_summary',
+  'int_health_snapshots',
+  'int_health_features',
+]);
+
+const MODELS = new Set([
+  'int_health_status',
   'customer_health',
   'int_audience_candidates',
   'reactivation_audience',
@@ -343,7 +378,7 @@ async function build(f: Fixture, config: Config = configSchema.parse({})): Promi
   const all = loadSqlModels();
   const staging = all.filter((m) => m.layer === 'staging' && /^(chk|stg)_/.test(m.name));
   const ctx = { db, config, log, asOf: AS_OF, notes: [] };
-  await runModels(ctx, [...staging, ...all.filter((m) => m.name === 'int_customer_active_days')]);
+  await runModels(ctx, [...staging, ...all.filter((m) => FACT_MODELS.has(m.name))]);
   // The fixtures are valid input: nothing may be rejected by the staging checks.
   const rejected = await db.all(
     ENTITIES.map((e) => `select '${e}' as entity, rejection from chk_${e} where rejection is not null`).join(
@@ -352,31 +387,23 @@ async function build(f: Fixture, config: Config = configSchema.parse({})): Promi
   );
   expect(rejected).toEqual([]);
 
-  // customer_purchase_summary as the real model defines it (lifetimes' frequency/recency/T in weeks).
+  // health_scores with the columns of the real model: the fixture's p_churn and p_alive, no contributions
+  // (so reasons keep their fixed order).
+  const given = (values: Record<string, number>, fallback: number | null) =>
+    `case customer_id ${Object.entries(values)
+      .map(([id, v]) => `when ${sqlString(id)} then ${v}::double`)
+      .join(' ')} else ${fallback === null ? 'null' : fallback}::double end`;
   await db.run(`
-    create table customer_purchase_summary as
-    with purchase_days as (
-      select customer_id, ordered_date, sum(amount) as revenue,
-             row_number() over (partition by customer_id order by ordered_date) as n
-      from stg_orders where status = 'completed' and amount > 0 group by customer_id, ordered_date
-    )
-    select customer_id,
-           count(*) - 1 as frequency,
-           date_diff('day', min(ordered_date), max(ordered_date)) / 7.0 as recency,
-           date_diff('day', min(ordered_date), date '${AS_OF}') / 7.0 as t,
-           min(ordered_date) as first_purchase_date,
-           max(ordered_date) as last_purchase_date,
-           count(*) as purchase_days,
-           coalesce(avg(revenue) filter (where n > 1), 0)::double as monetary_value,
-           sum(revenue)::decimal(18, 2) as lifetime_revenue
-    from purchase_days group by customer_id`);
-  const scores = Object.entries(f.pAlive).map(
-    ([id, p]) => `(${sqlString(id)}, 1, 1.0, 1.0, ${p}::double, ${(p * 3).toFixed(3)}::double)`,
-  );
-  await db.run(
-    `create table bgnbd_scores (customer_id varchar, frequency bigint, recency double, t double, p_alive double, expected_purchases_next_90d double)`,
-  );
-  if (scores.length) await db.run(`insert into bgnbd_scores values ${scores.join(', ')}`);
+    create table health_scores as
+    select
+        customer_id,
+        snapshot_role,
+        ${Object.keys(f.pChurn).length ? given(f.pChurn, DEFAULT_P_CHURN) : `${DEFAULT_P_CHURN}::double`} as p_churn,
+        ${REASONS.map((r) => `null::double as contrib_${r}`).join(', ')},
+        ${Object.keys(f.pAlive).length ? given(f.pAlive, null) : 'null::double'} as p_alive,
+        ${Object.keys(f.pAlive).length ? `${given(f.pAlive, null)} * 3` : 'null::double'} as expected_purchases_next_90d,
+        'logistic' as risk_model
+    from int_health_features`);
   await db.run(`create table audience_history (as_of date, customer_id varchar, email varchar)`);
   for (const h of f.history) {
     await db.run(
@@ -425,17 +452,20 @@ describe('customer_health', () => {
     return r;
   };
 
-  it('has one row per customer with activity, and none for a customer without', () => {
-    expect(health.has('N01')).toBe(false);
-    expect(health.has('X99')).toBe(false);
-    expect(health.size).toBe(21 + 13 + 40);
+  it('has one row per known customer; those without activity are never_active', () => {
+    expect(row('N01').status).toBe('never_active');
+    expect(row('N01').reasons).toBeNull();
+    expect(row('X99').status).toBe('never_active');
+    expect(health.size).toBe(24 + 14 + 40);
   });
 
   it('flags nothing on the steady customer', () => {
     const c = row('C01');
     expect(c.reasons).toEqual([]);
-    expect(c.risk_score).toBe(0);
+    expect(c.risk_score).toBe(100 * DEFAULT_P_CHURN);
+    expect(c.p_churn).toBe(DEFAULT_P_CHURN);
     expect(c.status).toBe('active');
+    expect(c.activity_decline_p).toBe(1);
     expect(c.typical_gap_days).toBe(7);
     expect(c.days_since_last_activity).toBe(5);
     expect(c.emails_since_last_open).toBe(0);
@@ -444,12 +474,13 @@ describe('customer_health', () => {
   });
 
   it.each([
-    ['C02', ['INACTIVE']],
+    ['C02', ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']],
     ['C03', ['ACTIVITY_DROP']],
     ['C04', ['SPEND_DROP']],
     ['C05', ['EMAIL_DISENGAGED']],
     ['C06', ['EMAIL_DISENGAGED']],
     ['C07', ['COMPLAINTS_UP']],
+    ['C07A', []],
     ['C08', ['LATE_PAYMENT']],
     ['C09', ['NPS_DETRACTOR']],
     ['C10', ['NPS_DROP']],
@@ -459,15 +490,27 @@ describe('customer_health', () => {
     expect(row(id).reasons).toEqual(reasons);
   });
 
-  it('scores by the weights, lists reasons in the fixed order, and reaches silent_churn', () => {
+  it('derives the status from p_churn and the own rhythm', () => {
+    // weekly until 60 days ago, p_churn 0.8: idle far beyond the own rhythm and likely gone: silent_churn
     const c = row('C15');
-    expect(c.reasons).toEqual(['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']);
-    expect(c.risk_score).toBe(35 + 20 + 15);
+    expect(c.reasons?.[0]).toBe('INACTIVE');
+    expect(c.risk_score).toBe(80);
     expect(c.status).toBe('silent_churn');
+    // the same rhythm, 40 days idle, p_churn 0.35: never active while idle beyond the rhythm, so at_risk
     expect(row('C02').status).toBe('at_risk');
     expect(row('C02').risk_score).toBe(35);
     expect(row('C02').p_alive).toBeNull();
+    // a significant drop with a low p_churn stays active, with the reason recorded
     expect(row('C03').status).toBe('active');
+    expect(row('C03').activity_decline_p as number).toBeLessThan(1e-6);
+  });
+
+  it('never gives a one-time buyer a drop reason', () => {
+    const oneTimers = [...health.values()].filter((r) => r.active_days_total === 1 || r.active_days_total === '1');
+    for (const r of oneTimers) {
+      expect(r.reasons ?? []).not.toContain('ACTIVITY_DROP');
+      expect(r.reasons ?? []).not.toContain('SPEND_DROP');
+    }
   });
 
   it('keeps the evidence behind the reasons', () => {
@@ -478,7 +521,7 @@ describe('customer_health', () => {
     expect(row('C05').emails_since_last_open).toBe(6);
     expect(row('C06').email_open_rate_recent).toBe(0.25);
     expect(row('C06').email_open_rate_baseline).toBe(1);
-    expect(row('C07').complaints_recent).toBe(2);
+    expect(row('C07').complaints_recent).toBe(4);
     expect(row('C07B').reasons).toEqual([]);
     expect(row('C08').max_days_late_recent).toBe(20);
     expect(row('C09').last_nps).toBe(5);
@@ -486,14 +529,20 @@ describe('customer_health', () => {
     expect(row('C11').min_csat_recent).toBe(2);
   });
 
-  it('values the revenue at risk, with or without a fitted model', () => {
-    // 90 days of lifetime revenue per day of tenure x max(risk_score / 100, 1 - p_alive).
-    const expected = (revenue: number, loss: number) =>
-      (Math.round((revenue / 363) * 90 * loss * 100) / 100).toFixed(2);
+  it('values the revenue at risk: p_churn x the horizon at the own pace', () => {
+    // lifetime revenue per day of tenure (at least health.recent_days) x 90 days x p_churn
+    const expected = (revenue: number, tenure: number, p: number) =>
+      (Math.round((revenue / Math.max(tenure, 90)) * 90 * p * 100) / 100).toFixed(2);
     expect(row('C02').lifetime_revenue).toBe('2350.00');
-    expect(row('C02').value_at_risk).toBe(expected(2350, 0.35));
-    expect(row('C12').value_at_risk).toBe(expected(2600, 0.9));
-    expect(row('C18').value_at_risk).toBe('0.00');
+    expect(row('C02').value_at_risk).toBe(expected(2350, 363, 0.35));
+    expect(row('C12').value_at_risk).toBe(expected(2600, 363, DEFAULT_P_CHURN));
+    expect(row('C19').value_at_risk).toBe(expected(80, 121, 0.9));
+    expect(row('C18').value_at_risk).toBe(((40 * 12) / 365 * 90 * DEFAULT_P_CHURN).toFixed(2)); // 90 days of its MRR
+  });
+
+  it('puts a one-time buyer idle beyond the recent window with a high p_churn in dormant, not on the list', () => {
+    expect(row('C19').status).toBe('dormant');
+    expect(row('C19').reasons).toEqual(['INACTIVE']);
   });
 
   it('applies the status rules: churned, lost, and a comeback after cancelling', () => {
@@ -586,8 +635,8 @@ describe('reactivation_audience', () => {
     expect(a01).toMatchObject({
       email: 'a01@example.com',
       status: 'at_risk',
-      risk_score: 35,
-      reasons: ['INACTIVE'],
+      risk_score: 100 * DEFAULT_P_CHURN,
+      reasons: ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP'],
     });
     expect(a01?.email_sha256).toBe(createHash('sha256').update('a01@example.com').digest('hex'));
   });
@@ -660,7 +709,7 @@ describe('reactivation_audience', () => {
       'Last Name': "'+1",
       Country: "'@SUM(A1)",
       Segment: "'-2",
-      Reasons: 'INACTIVE',
+      Reasons: 'INACTIVE|ACTIVITY_DROP|SPEND_DROP',
       Status: 'at_risk',
     });
     const cells = await db.all<{ v: string }>(

@@ -4,7 +4,8 @@
 // log-likelihood as the objective. fmin's Nelder-Mead finds the optimum (warm-started on coarsened groups when there
 // are very many) and its conjugate gradient, with the analytic gradient, polishes it; convergence is the gradient
 // norm at the end. Pure numerics: no I/O, deterministic (the groups are sorted before anything is summed, so the
-// same groups give the same bits in any input order).
+// same groups give the same bits in any input order). The fitting machinery is shared with the MBG/NBD
+// (mbgnbd.ts): fitRfModel takes the objective, everything else is the same.
 
 import type {
   ConjugateGradientOptions,
@@ -137,7 +138,7 @@ export function hyp2f1(a: number, b: number, c: number, z: number, maxTerms = 10
  * or, when that is not finite (large x makes it overflow), Euler's transformation
  * 2F1(a, b; c; z) = (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z), whose parameters do not grow with x.
  */
-function lnHyp2f1(a: number, b: number, c: number, z: number): number {
+export function lnHyp2f1(a: number, b: number, c: number, z: number): number {
   const direct = hyp2f1(a, b, c, z, 20_000);
   if (Number.isFinite(direct) && direct > 0) return Math.log(direct);
   return Math.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * Math.log1p(-z);
@@ -186,18 +187,51 @@ function conditionalExpectation(params: BgNbdParams, t: number, x: number, tx: n
   return firstTerm * secondTerm * pAlive(params, x, tx, T);
 }
 
+/**
+ * P(no purchase in (T, T + t] | x, t_x, T): dead at T, or alive and silent for t. A customer alive at T has the
+ * purchase rate lambda ~ Gamma(r + x, alpha + T) a posteriori (the alive branch of the likelihood is
+ * lambda^x e^(-lambda T) times a factor of p alone), and E[e^(-lambda t)] under it is ((alpha + T) / (alpha + T + t))^(r + x);
+ * a dropout can only follow a purchase, so it does not change "no purchase". 1 - P(alive) + P(alive) x that.
+ */
+export function bgProbNoPurchase(params: BgNbdParams, t: number, x: number, tx: number, T: number): number {
+  return probNoPurchaseGivenPAlive(params, pAlive(params, x, tx, T), t, x, T);
+}
+
+/** 1 - pAlive + pAlive ((alpha + T) / (alpha + T + t))^(r + x), for a model whose alive customers have that rate posterior. */
+export function probNoPurchaseGivenPAlive(
+  params: BgNbdParams,
+  alive: number,
+  t: number,
+  x: number,
+  T: number,
+): number {
+  if (t <= 0) return 1;
+  const silent = Math.exp(-(params.r + x) * Math.log1p(t / (params.alpha + T)));
+  return 1 - alive + alive * silent;
+}
+
 /** The total BG/NBD log-likelihood sum_g n_g ln L(r, alpha, a, b | x_g, t_x,g, T_g), in the groups' time unit. */
 export function bgnbdLogLikelihood(params: BgNbdParams, groups: readonly RfGroup[]): number {
-  const prepared = prepare(groups, 1);
+  return rfLogLikelihood(objective, params, groups);
+}
+
+/** The total log-likelihood of the groups under a model given by its objective (see RfObjective), in their time unit. */
+export function rfLogLikelihood(
+  f: RfObjective,
+  params: BgNbdParams,
+  groups: readonly RfGroup[],
+  model = 'BG/NBD',
+): number {
+  const prepared = prepareGroups(groups, 1, model);
   const theta = [Math.log(params.r), Math.log(params.alpha), Math.log(params.a), Math.log(params.b)];
-  return -objective(prepared, theta, 0, null) * prepared.total;
+  return -f(prepared, theta, 0, null) * prepared.total;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The likelihood on prepared groups.
 
 /** Groups sorted by (x, t_x, T) and merged, with the distinct x, t_x and T values each group points into. */
-interface Prepared {
+export interface Prepared {
   total: number;
   /** Distinct x values (ascending) and the customers with each. */
   xs: Float64Array;
@@ -212,14 +246,16 @@ interface Prepared {
   gn: Float64Array;
 }
 
-function validate(groups: readonly RfGroup[]): void {
+/** Throws a RangeError naming the first group that is not a (x, t_x, T, n) summary; `model` names the model in it. */
+export function validateGroups(groups: readonly RfGroup[], model = 'BG/NBD'): void {
   for (const g of groups) {
     let problem = '';
     if (!Number.isInteger(g.x) || g.x < 0) problem = 'x must be a non-negative integer';
     else if (!(g.tx >= 0 && g.tx <= g.T && Number.isFinite(g.T))) problem = 'need 0 <= t_x <= T';
     else if (g.x === 0 && g.tx !== 0) problem = 't_x must be 0 when x = 0';
     else if (!(g.n >= 0 && Number.isFinite(g.n))) problem = 'n must be a non-negative count';
-    if (problem) throw new RangeError(`BG/NBD group (x=${g.x}, t_x=${g.tx}, T=${g.T}, n=${g.n}): ${problem}`);
+    if (problem)
+      throw new RangeError(`${model} group (x=${g.x}, t_x=${g.tx}, T=${g.T}, n=${g.n}): ${problem}`);
   }
 }
 
@@ -243,8 +279,8 @@ function indexOf(sorted: Float64Array, value: number): number {
 }
 
 /** Sorts and merges the groups (dropping n = 0) and rescales time by `scale`. */
-function prepare(groups: readonly RfGroup[], scale: number): Prepared {
-  validate(groups);
+export function prepareGroups(groups: readonly RfGroup[], scale: number, model = 'BG/NBD'): Prepared {
+  validateGroups(groups, model);
   const sorted = groups.filter((g) => g.n > 0).sort((p, q) => p.x - q.x || p.tx - q.tx || p.T - q.T);
   const merged: RfGroup[] = [];
   for (const g of sorted) {
@@ -273,7 +309,19 @@ function prepare(groups: readonly RfGroup[], scale: number): Prepared {
 }
 
 /** Log-parameters outside this box are rejected (the objective is +Infinity there): exp(+-40) is 4e-18 .. 2e17. */
-const MAX_ABS_LOG_PARAM = 40;
+export const MAX_ABS_LOG_PARAM = 40;
+
+/**
+ * A model's objective on prepared groups: the mean negative log-likelihood plus penalizer x (r^2 + alpha^2 + a^2 +
+ * b^2), at theta = ln(r, alpha, a, b); writes the gradient in theta into `grad` when given; +Infinity (gradient 0)
+ * outside the MAX_ABS_LOG_PARAM box or where it cannot be evaluated.
+ */
+export type RfObjective = (
+  data: Prepared,
+  theta: readonly number[],
+  penalizer: number,
+  grad: number[] | null,
+) => number;
 
 /**
  * lifetimes' objective: -(1/N) sum_g n_g ln L_g + penalizer * (r^2 + alpha^2 + a^2 + b^2), with theta = ln(r, alpha,
@@ -550,11 +598,24 @@ function degeneracies(p: BgNbdParams): string[] {
  * RangeError for groups that are not BG/NBD summaries (t_x > T, x not an integer, ...).
  */
 export function fitBgNbd(groups: readonly RfGroup[], opts: BgNbdFitOptions = {}): BgNbdFit {
+  return fitRfModel(objective, groups, opts, 'BG/NBD');
+}
+
+/**
+ * fitBgNbd for any four-parameter (r, alpha, a, b) model of (x, t_x, T) groups given by its objective: the same
+ * rescaling, starting point, searches, convergence test and messages. `model` names it in errors.
+ */
+export function fitRfModel(
+  f0: RfObjective,
+  groups: readonly RfGroup[],
+  opts: BgNbdFitOptions = {},
+  model = 'BG/NBD',
+): BgNbdFit {
   const penalizer = opts.penalizer ?? 0;
   const gradientTolerance = opts.gradientTolerance ?? 1e-6;
   const maxIterations = opts.maxIterations ?? 1000;
   if (!(penalizer >= 0)) throw new RangeError(`penalizer must be >= 0, got ${penalizer}`);
-  validate(groups);
+  validateGroups(groups, model);
 
   const notFitted = (message: string): BgNbdFit => ({
     r: Number.NaN,
@@ -581,8 +642,8 @@ export function fitBgNbd(groups: readonly RfGroup[], opts: BgNbdFitOptions = {})
 
   // lifetimes' _scale_time: fit in time units where the oldest customer has T = 10 (only alpha depends on it).
   const scale = maxT > 0 ? 10 / maxT : 1;
-  const data = prepare(groups, scale);
-  const f: Objective = (theta, grad) => objective(data, theta, penalizer, grad);
+  const data = prepareGroups(groups, scale, model);
+  const f: Objective = (theta, grad) => f0(data, theta, penalizer, grad);
 
   const init = opts.initialParams;
   const theta0 = init
@@ -595,8 +656,8 @@ export function fitBgNbd(groups: readonly RfGroup[], opts: BgNbdFitOptions = {})
   const api = fmin();
   let nelderMeadStep = 0.5;
   if (data.gn.length > COARSE_ABOVE_GROUPS) {
-    const coarse = prepare(coarsen(groups, maxT), scale);
-    const fCoarse: Objective = (theta, grad) => objective(coarse, theta, penalizer, grad);
+    const coarse = prepareGroups(coarsen(groups, maxT), scale, model);
+    const fCoarse: Objective = (theta, grad) => f0(coarse, theta, penalizer, grad);
     const warm = nelderMeadSearch(
       api,
       fCoarse,
@@ -625,7 +686,7 @@ export function fitBgNbd(groups: readonly RfGroup[], opts: BgNbdFitOptions = {})
     a: Math.exp(best[2]!),
     b: Math.exp(best[3]!),
   };
-  const logLikelihood = bgnbdLogLikelihood(params, groups);
+  const logLikelihood = rfLogLikelihood(f0, params, groups, model);
   const problems: string[] = [];
   if (!Number.isFinite(bestF) || !Number.isFinite(logLikelihood))
     problems.push('the log-likelihood is not finite');

@@ -147,6 +147,7 @@ customer_health as (
         typical_gap_days,
         inactive_after_days,
         tenure_days::integer as tenure_days,
+        active_days_total::integer as active_days_total,
 
         -- recent vs baseline windows (days, cut to tenure) and per-day rates
         recent_window_days::integer as recent_window_days,

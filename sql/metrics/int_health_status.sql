@@ -6,7 +6,9 @@
 --   INACTIVE          days_since_last_activity >= max(health_inactive_min_days,
 --                     health_inactive_gap_multiple x typical_gap_days)
 --   ACTIVITY_DROP     the decline test of active days: activity_decline_p <= health_decline_p_value
---   SPEND_DROP        the decline test of order days holds and the recent revenue is below the expected
+--   SPEND_DROP        the decline test of order days holds and the recent revenue is below the expected, or
+--                     (same number of orders, smaller baskets) the recent revenue is below health_drop_ratio x the
+--                     revenue the own baseline predicts, judged when that baseline predicts drop_min_expected orders
 --   EMAIL_DISENGAGED  none of the last health_email_no_open_last_n e-mails sent opened, or the recent opens fall
 --                     short of the own open rate (email_open_p <= health_decline_p_value)
 --   COMPLAINTS_UP     complaints_recent >= health_complaints_min_recent, above the own rate (complaints_up_p)
@@ -82,7 +84,11 @@ signals as (
             {'code': 'ACTIVITY_DROP', 'present': coalesce(activity_decline_p <= params.health_decline_p_value, false),
                 'contribution': contrib_activity_drop, 'rank': 2},
             {'code': 'SPEND_DROP', 'present': coalesce(
-                orders_decline_p <= params.health_decline_p_value and revenue_recent < revenue_expected_recent, false),
+                (orders_decline_p <= params.health_decline_p_value and revenue_recent < revenue_expected_recent)
+                or (has_rate and order_days_total >= 2
+                    and baseline_window_days >= params.health_min_baseline_days
+                    and orders_expected_recent >= params.health_drop_min_expected
+                    and revenue_recent < params.health_drop_ratio * revenue_expected_recent), false),
                 'contribution': contrib_spend_drop, 'rank': 3},
             {'code': 'EMAIL_DISENGAGED', 'present': emails_since_last_open >= params.health_email_no_open_last_n
                 or coalesce(email_open_p <= params.health_decline_p_value, false),

@@ -31,6 +31,10 @@ const MBG_TABLE = 'int_health_mbg';
 const ROLES = ['score', 'train', 'backtest'] as const;
 type Role = (typeof ROLES)[number];
 const DAYS_PER_UNIT: Record<string, number> = { days: 1, weeks: 7 };
+/** MBG/NBD fits whose gradient norm is below this are used even when short of the strict convergence test. */
+const GRADIENT_ACCEPT = 1e-3;
+/** Standardised features are clipped to +-this when scoring, so a value unseen in training cannot dominate. */
+const Z_CLIP = 5;
 
 /** The risk model's features, grouped by the reason code they speak for (null: context, no reason). */
 export const FEATURE_REASONS: Record<string, string | null> = {
@@ -152,8 +156,10 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
     } else {
       try {
         const result = fitMbgNbd(groups);
-        if (result.converged) fit = result;
-        else message = result.message;
+        // A feature and a fallback need a good fit, not a paper-exact one: a small gradient is enough.
+        if (result.converged || (Number.isFinite(result.logLikelihood) && result.gradientNorm < GRADIENT_ACCEPT)) {
+          fit = result;
+        } else message = result.message;
       } catch (err) {
         message = `fit failed: ${(err as Error).message}`;
       }
@@ -264,9 +270,10 @@ function num(value: number): string {
   return Number.isFinite(value) ? value.toPrecision(17) : '0';
 }
 
-/** The standardised term of feature j, coefficient x (x - mean) / scale, as SQL. */
+/** The standardised term of feature j, coefficient x clip((x - mean) / scale), as SQL. */
 function term(fit: LogisticFit, j: number): string {
-  return `(${num(fit.coefficients[j]!)} * (${FEATURES[j]} - ${num(fit.means[j]!)}) / ${num(fit.scales[j]!)})`;
+  const z = `(${FEATURES[j]} - ${num(fit.means[j]!)}) / ${num(fit.scales[j]!)}`;
+  return `(${num(fit.coefficients[j]!)} * least(${Z_CLIP}, greatest(-${Z_CLIP}, ${z})))`;
 }
 
 /** SQL columns p_churn and contrib_<code> for one scored snapshot. */
