@@ -182,12 +182,10 @@ const health = z.strictObject({
   horizon_days: z.int().min(7).default(90),
   /** A decline test (the customer's own rate before the window against the window) flags at this tail probability. */
   decline_p_value: z.number().gt(0).lt(1).default(0.05),
-  /** at_risk: p_churn at least this and value_at_risk at least min_value_at_risk (or idle far beyond the own rhythm). */
+  /** at_risk: a customer with a rhythm and p_churn at least this (or idle far beyond the own rhythm); dormant above it without one. */
   at_risk_p_churn: z.number().min(0).max(1).default(0.5),
   /** silent_churn: p_churn at least this together with a decline in the customer's own history. */
   silent_churn_p_churn: z.number().min(0).max(1).default(0.5),
-  /** Customers whose value at risk is below this (in the orders' currency) are not put on the list by p_churn alone. */
-  min_value_at_risk: z.number().min(0).default(0),
   /** Customers with a history (active days) this long are judged against their own rhythm. */
   rhythm_min_active_days: z.int().min(2).default(3),
   /** Below this many training customers (with a known outcome) the learned risk model falls back to MBG/NBD. */

@@ -40,10 +40,17 @@ export async function main(argv: string[]): Promise<void> {
       0,
     )
     .option('--keep', 'keep the generated data and outputs')
+    .option('--detection', 'score the early warning on CDNOW and the sample instead of timing (default 2,000 customers)')
     .parse(argv)
-    .opts<{ customers: number; seed: number; warehouseRows: number; keep?: boolean }>();
+    .opts<{ customers: number; seed: number; warehouseRows: number; keep?: boolean; detection?: boolean }>();
   process.env.UV_THREADPOOL_SIZE ??= '16';
   const log = createLogger({ level: 'warn' });
+  if (opts.detection) {
+    const { benchDetection } = await import('./bench/detection.js');
+    const explicit = argv.includes('--customers');
+    await benchDetection({ customers: explicit ? opts.customers : 2000, seed: opts.seed, log });
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'churn-bench-'));
   const lines: BenchLine[] = [];
   try {

@@ -500,8 +500,8 @@ describe('customer_health', () => {
     expect(row('C02').status).toBe('at_risk');
     expect(row('C02').risk_score).toBe(35);
     expect(row('C02').p_alive).toBeNull();
-    // a significant drop with a low p_churn stays active, with the reason recorded
-    expect(row('C03').status).toBe('active');
+    // a very strong drop (a tenth of health.decline_p_value) goes on the list even with a low p_churn
+    expect(row('C03').status).toBe('at_risk');
     expect(row('C03').activity_decline_p as number).toBeLessThan(1e-6);
   });
 
@@ -628,7 +628,7 @@ describe('reactivation_audience', () => {
     expect(await db.number(`select count(*) - count(distinct email) from reactivation_audience`)).toBe(0);
     expect(
       await db.number(
-        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id <> 'C02'`,
+        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id not in ('C02', 'C03')`,
       ),
     ).toBe(0);
     const a01 = await db.one(`select * from reactivation_audience where customer_id = 'A01'`);
@@ -647,6 +647,7 @@ describe('reactivation_audience', () => {
     );
     const included = [
       'C02',
+      'C03',
       'C15',
       'A01',
       'A09',
@@ -667,7 +668,7 @@ describe('reactivation_audience', () => {
       ['included_control', controls],
     ]);
     expect(controls).toBeGreaterThan(0);
-    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 55, 2);
+    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 56, 2);
   });
 
   it('ranks by value at risk and splits offer tiers in order', async () => {

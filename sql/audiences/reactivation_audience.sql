@@ -4,7 +4,7 @@
 --
 -- value_at_risk (from customer_health): 90 days of the customer's revenue at their own average pace
 -- (lifetime revenue per day of tenure, tenure at least health_recent_days, plus running MRR) times the
--- probability of losing it, max(risk_score / 100, 1 - p_alive).
+-- probability of losing it, p_churn.
 -- priority_rank: 1 = the highest value_at_risk, ties by customer_id, over the whole audience (target and
 -- control), so a customer's rank does not depend on the holdout.
 -- offer_tier: the audience split into as many value-at-risk quantiles as audience_offer_tiers has entries

@@ -26,11 +26,15 @@
 --   churned       explicit cancellation (cancelled_at on or before the snapshot, no activity after it)
 --   lost          days_since_last_activity > health_lost_after_days
 --   churned       every subscription has ended and nothing happened after the last end
---   silent_churn  a customer with a rhythm (health_rhythm_min_active_days active days) whose own history shows
+--   silent_churn  a customer with a rhythm (health_rhythm_min_active_days active days over at least
+--                 health_min_baseline_days + health_inactive_min_days days) whose own history shows
 --                 a decline or an idle spell far beyond it (ACTIVITY_DROP, SPEND_DROP or INACTIVE), with
 --                 p_churn >= health_silent_churn_p_churn
---   at_risk       p_churn >= health_at_risk_p_churn and value_at_risk >= health_min_value_at_risk, or a customer
---                 with a rhythm idle far beyond it (INACTIVE): never `active`
+--   at_risk       a customer with a rhythm and p_churn >= health_at_risk_p_churn, or idle far beyond the
+--                 rhythm (INACTIVE: never `active`), or a very strong drop (activity_decline_p <= a tenth of
+--                 health_decline_p_value)
+--   dormant       p_churn >= health_at_risk_p_churn and idle beyond the recent window without a rhythm to judge
+--                 (one-time and occasional buyers): probably gone, nothing the list can win back
 --   active        otherwise
 
 with
@@ -69,7 +73,9 @@ scored_features as (
             params.health_inactive_min_days::double,
             params.health_inactive_gap_multiple * coalesce(features.typical_gap_days, 0)
         ) as inactive_after_days,
-        features.active_days_total >= params.health_rhythm_min_active_days as has_rhythm
+        features.active_days_total >= params.health_rhythm_min_active_days
+            and features.tenure_days >= params.health_min_baseline_days + params.health_inactive_min_days
+            as has_rhythm
     from features
     inner join scores using (customer_id, snapshot_role)
     cross join params
@@ -146,14 +152,15 @@ statuses as (
                 and list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP', 'INACTIVE'])
                 and p_churn >= params.health_silent_churn_p_churn
                 then 'silent_churn'
-            when has_rhythm and (p_churn >= params.health_at_risk_p_churn or list_contains(reasons, 'INACTIVE'))
+            when has_rhythm and (
+                p_churn >= params.health_at_risk_p_churn
+                or list_contains(reasons, 'INACTIVE')
+                or activity_decline_p <= params.health_decline_p_value / 10
+            )
                 then 'at_risk'
-            when not has_rhythm and p_churn >= params.health_at_risk_p_churn
+            when p_churn >= params.health_at_risk_p_churn
                 and days_since_last_activity > params.health_recent_days
                 then 'dormant'
-            when not has_rhythm and p_churn >= params.health_at_risk_p_churn
-                and value_at_risk >= params.health_min_value_at_risk
-                then 'at_risk'
             else 'active'
         end as status
     from scored

@@ -1,0 +1,189 @@
+// `npm run bench -- --detection`: how good the early warning is, on data it was not built on and on the sample.
+//
+// CDNOW (../shared/datasets/cdnow, or CDNOW_DIR): the pipeline runs as of 1997-09-30 on the whole master file
+// (rows after the as-of date are outside the run, as in a backfill) and customer_health is scored against what
+// the customers did next: gone = no purchase from 1997-10-01 to 1998-06-30. AUC of risk_score and of p_churn
+// against the simple baselines (days since last activity, MBG/NBD 1 - p_alive, -expected purchases), and the
+// share flagged beside the share that left.
+// The sample: the same run on the synthetic population, scored against its ground truth: precision, recall and F1
+// of the flags for the planted silent churners, the share flagged per archetype, and the median days from the
+// start of a decline to the first flag (replaying earlier nights).
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../../config/load.js';
+import { Db, sqlString } from '../duckdb.js';
+import type { Logger } from '../log.js';
+import { runPipeline } from '../run.js';
+import { PARTITION_FILE } from '../sinks/sink.js';
+
+const FLAGGED = `status in ('at_risk', 'silent_churn')`;
+
+/** AUC (Mann-Whitney, ties half) of `score` for `label` over a table, in SQL. */
+function aucSql(table: string, score: string, label: string): string {
+  return `
+    with scored as (select (${label})::integer as y, (${score})::double as s from ${table} where (${score}) is not null),
+         ranked as (select y, rank() over (order by s) + (count(*) over (partition by s) - 1) / 2.0 as r from scored)
+    select (sum(r) filter (where y = 1) - sum(y) * (sum(y) + 1) / 2.0) / (sum(y) * sum(1 - y)) as auc from ranked`;
+}
+
+export interface CdnowDetection {
+  customers: number;
+  gone_share: number;
+  flagged_share: number;
+  flagged_or_lost_share: number;
+  auc: Record<string, number>;
+  precision: number;
+  recall: number;
+}
+
+export async function cdnowDetection(cdnowDir: string, log: Logger): Promise<CdnowDetection> {
+  const out = mkdtempSync(join(tmpdir(), 'churn-detection-cdnow-'));
+  try {
+    const example = resolve('examples/cdnow.yaml');
+    process.env.CDNOW_DIR = cdnowDir;
+    const loaded = loadConfig(example);
+    const config = {
+      ...loaded.config,
+      output: { type: 'local' as const, path: join(out, 'out') },
+      state_dir: join(out, 'state'),
+    };
+    await runPipeline({ ...loaded, config }, { asOf: '1997-09-30', log });
+    const db = await Db.open();
+    try {
+      const health = sqlString(join(out, 'out', 'current', 'customer_health', PARTITION_FILE));
+      const master = sqlString(join(cdnowDir, 'CDNOW_master.txt'));
+      await db.run(`
+        create table later as
+        select distinct regexp_split_to_array(trim(line), '\\s+')[1] as customer_id
+        from read_csv(${master}, columns = {'line': 'varchar'}, header = false, delim = '|', skip = 1)
+        where strptime(regexp_split_to_array(trim(line), '\\s+')[2], '%Y%m%d')::date
+            between date '1997-10-01' and date '1998-06-30'`);
+      await db.run(`
+        create table judged as
+        select health.*, later.customer_id is null as gone
+        from read_parquet(${health}) as health
+        left join later using (customer_id)`);
+      const auc: Record<string, number> = {};
+      for (const [name, score] of [
+        ['risk_score', 'risk_score'],
+        ['p_churn', 'p_churn'],
+        ['days_since_last_activity (baseline)', 'days_since_last_activity'],
+        ['1 - p_alive, MBG/NBD (baseline)', '1 - p_alive'],
+        ['-expected_purchases_next_90d (baseline)', '-expected_purchases_next_90d'],
+      ] as const) {
+        auc[name] = await db.number(aucSql('judged', score, 'gone'));
+      }
+      const row = await db.one(`
+        select count(*) as customers, avg(gone::integer) as gone_share,
+            avg((${FLAGGED})::integer) as flagged_share,
+            avg((${FLAGGED} or status = 'lost')::integer) as flagged_or_lost_share,
+            count(*) filter (where ${FLAGGED} and gone) / count(*) filter (where ${FLAGGED}) as precision,
+            count(*) filter (where ${FLAGGED} and gone) / count(*) filter (where gone) as recall
+        from judged`);
+      return {
+        customers: Number(row?.customers),
+        gone_share: Number(row?.gone_share),
+        flagged_share: Number(row?.flagged_share),
+        flagged_or_lost_share: Number(row?.flagged_or_lost_share),
+        auc,
+        precision: Number(row?.precision),
+        recall: Number(row?.recall),
+      };
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export interface SampleDetection {
+  customers: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  auc_risk_score: number;
+  auc_recency: number;
+  flagged_by_archetype: Record<string, number>;
+  median_days_to_flag: number | null;
+}
+
+export async function sampleDetection(customers: number, seed: number, log: Logger): Promise<SampleDetection> {
+  const dir = mkdtempSync(join(tmpdir(), 'churn-detection-sample-'));
+  try {
+    const { generateSample } = await import('../sample/generate.js');
+    const sample = await generateSample({ dir: join(dir, 'data', 'sample'), customers, seed }, log);
+    const defaults = loadConfig();
+    const configFile = join(dir, 'churn.yaml');
+    writeFileSync(configFile, '');
+    const loaded = { ...defaults, file: configFile, baseDir: dir };
+    const result = await runPipeline(loaded, { asOf: sample.asOf, log });
+    const truthFile = join(dir, 'data', 'sample', 'ground_truth.csv');
+    const db = await Db.open();
+    let scored: Omit<SampleDetection, 'median_days_to_flag'>;
+    try {
+      const health = sqlString(join(result.outputDir, 'current', 'customer_health', PARTITION_FILE));
+      await db.run(`
+        create table judged as
+        select health.*, truth.archetype, truth.archetype = 'silent_churner' as planted
+        from read_parquet(${health}) as health
+        inner join read_csv(${sqlString(truthFile)}, all_varchar = true) as truth using (customer_id)`);
+      const row = await db.one(`
+        select count(*) as customers,
+            count(*) filter (where ${FLAGGED} and planted) / count(*) filter (where ${FLAGGED}) as precision,
+            count(*) filter (where ${FLAGGED} and planted) / count(*) filter (where planted) as recall
+        from judged`);
+      const byArchetype = await db.all(
+        `select archetype, avg((${FLAGGED})::integer) as share from judged group by archetype order by archetype`,
+      );
+      const precision = Number(row?.precision);
+      const recall = Number(row?.recall);
+      scored = {
+        customers: Number(row?.customers),
+        precision,
+        recall,
+        f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+        auc_risk_score: await db.number(aucSql('judged', 'risk_score', 'planted')),
+        auc_recency: await db.number(aucSql('judged', 'days_since_last_activity', 'planted')),
+        flagged_by_archetype: Object.fromEntries(byArchetype.map((r) => [String(r.archetype), Number(r.share)])),
+      };
+    } finally {
+      db.close();
+    }
+    const { medianDaysToFlag } = await import('../sample/quality.js');
+    const replay = await medianDaysToFlag(loaded, join(dir, 'data', 'sample'), sample.asOf, log, 10);
+    return { ...scored, median_days_to_flag: replay.median_days_to_flag };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
+const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');
+
+export async function benchDetection(options: { customers: number; seed: number; log: Logger }): Promise<void> {
+  const cdnowDir = resolve(process.env.CDNOW_DIR ?? '../shared/datasets/cdnow');
+  const lines: string[] = ['churn-pipeline bench --detection', ''];
+  if (existsSync(join(cdnowDir, 'CDNOW_master.txt'))) {
+    const c = await cdnowDetection(cdnowDir, options.log);
+    lines.push(
+      `CDNOW as of 1997-09-30, gone = no purchase to 1998-06-30 (${c.customers} customers, ${pct(c.gone_share)} gone)`,
+      ...Object.entries(c.auc).map(([k, v]) => `  AUC ${k.padEnd(42)} ${f3(v)}`),
+      `  flagged (at_risk or silent_churn)              ${pct(c.flagged_share)} (with lost: ${pct(c.flagged_or_lost_share)})`,
+      `  precision / recall of the flags for "gone"     ${f3(c.precision)} / ${f3(c.recall)}`,
+      '',
+    );
+  } else lines.push(`CDNOW: skipped (${cdnowDir}/CDNOW_master.txt not found; set CDNOW_DIR)`, '');
+  const s = await sampleDetection(options.customers, options.seed, options.log);
+  lines.push(
+    `sample (${s.customers} customers, seed ${options.seed}), planted silent churners`,
+    `  precision / recall / F1                        ${f3(s.precision)} / ${f3(s.recall)} / ${f3(s.f1)}`,
+    `  AUC risk_score / days since last activity      ${f3(s.auc_risk_score)} / ${f3(s.auc_recency)}`,
+    `  median days from decline start to first flag   ${s.median_days_to_flag ?? 'n/a'} (nights every 10 days)`,
+    '  flagged share by archetype:',
+    ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
+    '',
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
