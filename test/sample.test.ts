@@ -1,12 +1,13 @@
 // The synthetic sample (`churn sample-data`): files and headers, determinism, planted bad rows, archetype
-// shares, and behaviour signals clean enough for the early-warning detector to find the silent churners.
+// shares, and a population as hard as real purchase logs: heterogeneous, noisy, seasonal rates, slow but
+// regular customers, one-time buyers, declines of several kinds with signals that do not all align.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Db, sqlString } from '../pipelines/duckdb.js';
-import { ARCHETYPES, generateSample, type SampleResult } from '../pipelines/sample/generate.js';
+import { ARCHETYPES, DECAY_KINDS, generateSample, type SampleResult } from '../pipelines/sample/generate.js';
 
 const CUSTOMERS = 1200;
 const SEED = 7;
@@ -45,17 +46,33 @@ const HEADERS: Record<string, string[]> = {
   'surveys.csv': ['response_id', 'customer_id', 'responded_at', 'survey_type', 'score', 'comment'],
   'tickets.csv': ['ticket_id', 'customer_id', 'opened_at', 'resolved_at', 'category', 'is_complaint'],
   'invoices.csv': ['invoice_id', 'customer_id', 'issued_at', 'due_at', 'paid_at', 'amount'],
-  'ground_truth.csv': ['customer_id', 'archetype', 'decay_start', 'is_complainer', 'is_late_payer'],
+  'ground_truth.csv': [
+    'customer_id',
+    'archetype',
+    'decay_start',
+    'decay_kind',
+    'base_orders_per_30d',
+    'is_complainer',
+    'is_late_payer',
+    'customer_no',
+  ],
 };
 
 const SHARES: Record<(typeof ARCHETYPES)[number], number> = {
-  steady: 0.5,
-  silent_churner: 0.15,
-  cancelled: 0.08,
+  steady: 0.33,
+  slow_regular: 0.1,
+  one_time: 0.1,
+  silent_churner: 0.14,
+  cancelled: 0.07,
   resurrected: 0.07,
-  new: 0.1,
+  new: 0.09,
   lost: 0.1,
 };
+
+const DECAY_SHARES: Record<(typeof DECAY_KINDS)[number], number> = { fast: 0.3, slow: 0.4, partial: 0.3 };
+
+/** The archetypes whose orders follow a Poisson process at a lognormal base rate. */
+const POISSON_ARCHETYPES = `('steady', 'silent_churner', 'cancelled', 'resurrected', 'new', 'lost')`;
 
 interface Meta {
   seed: number;
@@ -158,10 +175,10 @@ describe('sample files', () => {
     const perCustomer = (entity: string) => (result.rows[entity] ?? 0) / CUSTOMERS;
     expect(result.rows.customers).toBe(CUSTOMERS);
     expect(result.rows.ground_truth).toBe(CUSTOMERS);
-    expect(perCustomer('orders')).toBeGreaterThan(8);
-    expect(perCustomer('orders')).toBeLessThan(40);
-    expect(perCustomer('activity')).toBeGreaterThan(30);
-    expect(perCustomer('activity')).toBeLessThan(150);
+    expect(perCustomer('orders')).toBeGreaterThan(5);
+    expect(perCustomer('orders')).toBeLessThan(25);
+    expect(perCustomer('activity')).toBeGreaterThan(25);
+    expect(perCustomer('activity')).toBeLessThan(100);
     expect(perCustomer('email_events')).toBeGreaterThan(20);
     expect(perCustomer('email_events')).toBeLessThan(150);
     expect(perCustomer('subscriptions')).toBeGreaterThan(0.3);
@@ -326,14 +343,39 @@ describe('planted bad rows', () => {
     await generateSample({ dir, customers: 50, seed: SEED });
     const tiny = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
     expect(tiny.planted_bad_rows).toEqual([]);
-    expect(tiny.archetypes.steady).toBe(25);
+    expect(tiny.archetypes.steady).toBe(17);
   });
 });
 
 describe('ground truth and behaviour', () => {
-  it('assigns the archetypes in their shares', async () => {
+  const asOf = `date '${AS_OF}'`;
+
+  beforeAll(async () => {
+    // typed ground truth, completed orders (the planted copies and orphans left out) and active days
+    await db.run(`
+      create or replace table truth as
+      select
+        customer_id, archetype, decay_start::date as decay_start, decay_kind,
+        base_orders_per_30d::double as base_rate, is_complainer = 'true' as is_complainer,
+        is_late_payer = 'true' as is_late_payer, customer_no::integer as customer_no,
+        signup_at::timestamp::date as signup_day, cancelled_at::timestamp as cancelled_at
+      from ground_truth join customers using (customer_id);
+      create or replace table completed as
+      select customer_id, try_cast(ordered_at as timestamp)::date as day
+      from orders
+      where status = 'completed' and try_cast(ordered_at as timestamp) is not null
+        and customer_id in (select customer_id from customers)
+      qualify row_number() over (partition by order_id order by ordered_at) = 1;
+      create or replace table events as
+      select customer_id, occurred_at::date as day from activity where year(occurred_at) > 1970;
+      create or replace table active_days as
+      select customer_id, day from events union select customer_id, day from completed;
+    `);
+  });
+
+  it('assigns the archetypes and the kinds of decline in their shares', async () => {
     const counts = await db.all<{ archetype: string; n: string }>(
-      `select archetype, count(*)::varchar as n from ground_truth group by archetype`,
+      `select archetype, count(*)::varchar as n from truth group by archetype`,
     );
     for (const archetype of ARCHETYPES) {
       const n = Number(counts.find((c) => c.archetype === archetype)?.n ?? 0);
@@ -341,83 +383,350 @@ describe('ground truth and behaviour', () => {
       expect(Math.abs(n / CUSTOMERS - SHARES[archetype]), archetype).toBeLessThan(0.01);
     }
     expect(
-      await db.number(
-        `select count(*) from ground_truth where archetype = 'silent_churner' and decay_start is null`,
-      ),
+      await db.number(`
+        select count(*) from truth
+        where (archetype = 'silent_churner') <> (decay_start is not null)
+           or (archetype = 'silent_churner') <> (decay_kind is not null)`),
     ).toBe(0);
+    // the decline starts 20-200 days before the as-of date
     expect(
-      await db.number(
-        `select count(*) from ground_truth where archetype <> 'silent_churner' and decay_start is not null`,
-      ),
+      await db.number(`
+        select count(*) from truth
+        where decay_start < ${asOf} - 200 or decay_start > ${asOf} - 20`),
     ).toBe(0);
-    const complainers = await db.number(
-      `select avg((is_complainer = 'true')::int) from ground_truth where archetype in ('steady', 'silent_churner')`,
-    );
-    expect(complainers).toBeGreaterThan(0.02);
-    expect(complainers).toBeLessThan(0.09);
+    const silent = await db.number(`select count(*) from truth where archetype = 'silent_churner'`);
+    for (const kind of DECAY_KINDS) {
+      const n = await db.number(`select count(*) from truth where decay_kind = '${kind}'`);
+      expect(Math.abs(n / silent - DECAY_SHARES[kind]), kind).toBeLessThan(0.01);
+    }
+    // one_time customers have no repeat rate; everyone else has one
+    expect(
+      await db.number(`select count(*) from truth where (archetype = 'one_time') <> (base_rate = 0)`),
+    ).toBe(0);
   });
 
-  it('makes silent churners decay and keeps steady customers steady', async () => {
-    // per customer: activity days per day in the last 90 days vs the 180 days before
-    await db.run(`
-      create or replace table rates as
-      with days as (
-        select distinct customer_id, occurred_at::date as day from activity
+  it('draws heterogeneous rates: most customers buy rarely, a long tail buys often', async () => {
+    const rates = await db.one<{ cv: number; median: number; fast: number; weekly: number }>(`
+      select
+        stddev_pop(base_rate) / avg(base_rate) as cv,
+        median(base_rate) as median,
+        avg((base_rate > 2)::int) as fast,
+        avg((base_rate >= 4)::int) as weekly
+      from truth where archetype in ${POISSON_ARCHETYPES}`);
+    expect(rates?.cv).toBeGreaterThan(0.8);
+    expect(rates?.cv).toBeLessThan(1.4);
+    expect(rates?.median).toBeGreaterThan(0.3);
+    expect(rates?.median).toBeLessThan(0.7);
+    expect(rates?.fast).toBeGreaterThan(0.01);
+    expect(rates?.fast).toBeLessThan(0.1);
+    expect(rates?.weekly).toBeLessThan(0.02);
+    // orders in the last year of those who ordered in it: a median of a few, a long tail, many single orders
+    const year = await db.one<{ median: number; p90: number; single: number }>(`
+      select median(n) as median, quantile_cont(n, 0.9) as p90, avg((n = 1)::int) as single
+      from (select customer_id, count(*) as n from completed where day > ${asOf} - 365 group by 1)`);
+    expect(year?.median).toBeLessThanOrEqual(6);
+    expect(year?.p90).toBeGreaterThanOrEqual(8);
+    expect(year?.single).toBeGreaterThan(0.12);
+    // the hidden rate drives the data: steady customers' observed order rates follow it
+    expect(
+      await db.number(`
+        select corr(ln(n * 30.0 / (${asOf} - signup_day + 1)), ln(base_rate))
+        from (select customer_id, count(*) as n from completed group by 1)
+        join truth using (customer_id)
+        where archetype = 'steady' and signup_day < ${asOf} - 365`),
+    ).toBeGreaterThan(0.7);
+    // Poisson timing: order gaps of steady customers are irregular (a CV near 1, not a cadence)
+    expect(
+      await db.number(`
+        select median(cv) from (
+          select customer_id, stddev_pop(gap) / avg(gap) as cv
+          from (
+            select customer_id, day - lag(day) over (partition by customer_id order by day) as gap
+            from (select distinct customer_id, day from completed)
+          )
+          join truth using (customer_id)
+          where gap is not null and archetype = 'steady'
+          group by 1 having count(*) >= 5)`),
+    ).toBeGreaterThan(0.7);
+  });
+
+  it('adds noisy months and a seasonality to the rates', async () => {
+    // monthly activity counts of steady customers vary more than a Poisson count would (variance = mean)
+    expect(
+      await db.number(`
+        with months as (
+          select unnest(generate_series(date '2024-01-01', ${asOf} - 30, interval 1 month))::date as month
+        ),
+        customer_months as (
+          select customer_id, month from truth, months where archetype = 'steady' and month > signup_day
+        ),
+        counts as (select customer_id, date_trunc('month', day)::date as month, count(*) as n from events group by all),
+        per_customer as (
+          select customer_id, avg(coalesce(n, 0)) as mean, var_pop(coalesce(n, 0)) as variance, count(*) as months
+          from customer_months left join counts using (customer_id, month) group by 1
+        )
+        select median(variance / mean) from per_customer where months >= 12 and mean >= 5`),
+    ).toBeGreaterThan(1.5);
+    // a December bump and a summer dip, among the same early customers
+    const season = await db.one<{ december: number; summer: number; spring: number }>(`
+      select
+        count(*) filter (where month(day) = 12) / 2.0 as december,
+        count(*) filter (where month(day) in (7, 8)) / 4.0 as summer,
+        count(*) filter (where month(day) in (3, 4, 5)) / 6.0 as spring
+      from completed join truth using (customer_id)
+      where archetype = 'steady' and signup_day < date '2024-03-01'
+        and day >= date '2024-03-01' and day < date '2026-03-01'`);
+    expect(season!.december / season!.summer).toBeGreaterThan(1.2);
+    expect(season!.december / season!.spring).toBeGreaterThan(1.1);
+  });
+
+  it('keeps slow_regular customers regular and one_time customers at one order', async () => {
+    const slow = await db.one<{
+      n: number;
+      regular: number;
+      overdue: number;
+      rate_off: number;
+      activity: number;
+    }>(`
+      with gaps as (
+        select customer_id, day - lag(day) over (partition by customer_id order by day) as gap
+        from (select distinct customer_id, day from completed)
+      ),
+      per_customer as (
+        select customer_id, median(gap) as typical_gap, stddev_pop(gap) / avg(gap) as cv
+        from gaps where gap is not null group by 1
+      ),
+      last_orders as (select customer_id, max(day) as last_day, count(*) as n_orders from completed group by 1),
+      activity_rates as (select customer_id, count(*) as n_events from events group by 1)
+      select
+        count(*) as n,
+        count(*) filter (where typical_gap between 38 and 140 and cv < 0.3 and n_orders >= 3) as regular,
+        count(*) filter (where ${asOf} - last_day > 1.3 * typical_gap + 5) as overdue,
+        max(abs(base_rate * typical_gap / 30 - 1)) as rate_off,
+        avg(coalesce(n_events, 0) * 30.0 / (${asOf} - signup_day + 1)) as activity
+      from truth
+      join per_customer using (customer_id)
+      join last_orders using (customer_id)
+      left join activity_rates using (customer_id)
+      where archetype = 'slow_regular'`);
+    expect(Number(slow?.n)).toBe(meta.archetypes.slow_regular);
+    expect(Number(slow?.regular)).toBe(Number(slow?.n));
+    expect(Number(slow?.overdue)).toBe(0);
+    expect(slow?.rate_off).toBeLessThan(0.2);
+    expect(slow?.activity).toBeLessThan(1.5);
+
+    const once = await db.one<{ n: number; single: number; later: number; recent: number; old: number }>(`
+      with counts as (
+        select customer_id, count(*) as n_orders, max(day) as last_order from completed group by 1
+      ),
+      last_events as (select customer_id, max(day) as last_event from events group by 1)
+      select
+        count(*) as n,
+        count(*) filter (where n_orders = 1 and last_order = signup_day) as single,
+        count(*) filter (where last_event > signup_day + 14) as later,
+        avg((signup_day > ${asOf} - 180)::int) as recent,
+        avg((signup_day < ${asOf} - 540)::int) as old
+      from truth join counts using (customer_id) left join last_events using (customer_id)
+      where archetype = 'one_time'`);
+    expect(Number(once?.n)).toBe(meta.archetypes.one_time);
+    expect(Number(once?.single)).toBe(Number(once?.n));
+    expect(Number(once?.later)).toBe(0);
+    expect(once?.recent).toBeGreaterThan(0.1);
+    expect(once?.old).toBeGreaterThan(0.3);
+  });
+
+  it('makes silent churners decline by kind while steady customers only fluctuate', async () => {
+    // per kind: activity events per day from 30 (fast, slow) or 60 (partial) days after the decay start,
+    // over the rate of the 150 days before it
+    const declines = await db.all<{ decay_kind: string; ratio: number; after: number }>(`
+      with per_customer as (
+        select
+          truth.customer_id,
+          truth.decay_kind,
+          truth.decay_start + case when truth.decay_kind = 'partial' then 60 else 30 end as late_start,
+          count(*) filter (where events.day >= truth.decay_start - 150 and events.day < truth.decay_start) as before_n,
+          count(*) filter (where events.day >= truth.decay_start + case when truth.decay_kind = 'partial' then 60 else 30 end) as after_n
+        from truth left join events using (customer_id)
+        where truth.archetype = 'silent_churner'
+        group by all
       )
       select
-        ground_truth.customer_id,
-        ground_truth.archetype,
-        count(*) filter (where day > date '${AS_OF}' - 90) / 90.0 as recent_rate,
-        count(*) filter (where day <= date '${AS_OF}' - 90 and day > date '${AS_OF}' - 270) / 180.0 as baseline_rate
-      from ground_truth
-      left join days using (customer_id)
-      group by all`);
-    const decayed = await db.number(`
-      select avg((recent_rate < 0.5 * baseline_rate)::int) from rates
-      where archetype = 'silent_churner' and baseline_rate > 0`);
-    expect(decayed).toBeGreaterThan(0.6);
-    const steadyDrops = await db.number(`
-      select count(*) from rates where archetype = 'steady' and baseline_rate > 0 and recent_rate < 0.5 * baseline_rate`);
-    expect(steadyDrops).toBe(0);
-    expect(await db.number(`select count(*) from rates where archetype = 'new' and recent_rate = 0`)).toBe(0);
+        decay_kind,
+        (sum(after_n) / sum(${asOf} - late_start + 1)) / (sum(before_n) / (150.0 * count(*))) as ratio,
+        sum(after_n) as after
+      from per_customer
+      where late_start <= ${asOf} - 10
+      group by 1`);
+    const ratio = (kind: string) => declines.find((d) => d.decay_kind === kind)!;
+    expect(Number(ratio('fast').after)).toBe(0);
+    expect(ratio('slow').ratio).toBeGreaterThan(0.05);
+    expect(ratio('slow').ratio).toBeLessThan(0.7);
+    expect(ratio('partial').ratio).toBeGreaterThan(0.1);
+    expect(ratio('partial').ratio).toBeLessThan(0.5);
+    // fast decliners stop ordering too
+    expect(
+      await db.number(`
+        select count(*) from completed join truth using (customer_id)
+        where decay_kind = 'fast' and day >= decay_start + 30`),
+    ).toBe(0);
+
+    // steady customers: no decline on the whole, but individual quiet spells (noise a detector must tolerate)
+    const steady = await db.one<{ ratio: number; drops: number }>(`
+      with per_customer as (
+        select
+          customer_id,
+          count(*) filter (where day > ${asOf} - 90) / 90.0 as recent,
+          count(*) filter (where day <= ${asOf} - 90 and day > ${asOf} - 270) / 180.0 as baseline
+        from truth left join active_days using (customer_id)
+        where archetype = 'steady' and signup_day <= ${asOf} - 270
+        group by 1
+      )
+      select sum(recent) / sum(baseline) as ratio, avg((recent < 0.5 * baseline)::int) as drops
+      from per_customer`);
+    expect(steady?.ratio).toBeGreaterThan(0.8);
+    expect(steady?.ratio).toBeLessThan(1.25);
+    expect(steady?.drops).toBeGreaterThan(0.03);
+    expect(steady?.drops).toBeLessThan(0.35);
+  });
+
+  it('keeps new, lost, resurrected and cancelled customers to their plan', async () => {
+    const lifecycle = await db.one<Record<string, number>>(`
+      with last_days as (select customer_id, max(day) as last_day from active_days group by 1),
+      gaps as (
+        select customer_id, max(gap) as longest_gap
+        from (select customer_id, day - lag(day) over (partition by customer_id order by day) as gap from active_days)
+        group by 1
+      )
+      select
+        count(*) filter (where archetype = 'new' and signup_day < ${asOf} - 89) as old_new,
+        count(*) filter (where archetype = 'new' and last_day is null) as silent_new,
+        count(*) filter (where archetype = 'lost' and last_day > ${asOf} - 120) as active_lost,
+        avg((last_day < ${asOf} - 365)::int) filter (where archetype = 'lost') as long_lost,
+        count(*) filter (where archetype = 'resurrected' and (last_day < ${asOf} - 150 or longest_gap < 90)) as not_back
+      from truth left join last_days using (customer_id) left join gaps using (customer_id)`);
+    expect(Number(lifecycle?.old_new)).toBe(0);
+    expect(Number(lifecycle?.silent_new)).toBe(0);
+    expect(Number(lifecycle?.active_lost)).toBe(0);
+    expect(lifecycle?.long_lost).toBeGreaterThan(0.45);
+    expect(lifecycle?.long_lost).toBeLessThan(0.65);
+    expect(Number(lifecycle?.not_back)).toBe(0);
+
+    // cancelled: cancelled_at, an ended subscription or both; nothing active after the end
+    const cancelled = await db.one<Record<string, number>>(`
+      with subscription_ends as (
+        select customer_id, max(coalesce(ended_at::timestamp, timestamp '9999-12-31')) as last_end
+        from subscriptions group by 1
+      ),
+      ends as (
+        select customer_id, cancelled_at, last_end, coalesce(cancelled_at, last_end) as gone_at
+        from truth left join subscription_ends using (customer_id)
+        where archetype = 'cancelled'
+      )
+      select
+        count(*) filter (where cancelled_at is null and coalesce(last_end, timestamp '9999-12-31') > ${asOf} + 1) as not_cancelled,
+        count(*) filter (where cancelled_at is null) as subscription_only,
+        count(*) filter (where cancelled_at is not null and last_end is not null) as both_ways,
+        (select count(*) from active_days join ends using (customer_id) where day > gone_at::date) as active_after
+      from ends`);
+    expect(Number(cancelled?.not_cancelled)).toBe(0);
+    expect(Number(cancelled?.subscription_only)).toBeGreaterThan(0);
+    expect(Number(cancelled?.both_ways)).toBeGreaterThan(0);
+    expect(Number(cancelled?.active_after)).toBe(0);
+    // cancelled_at belongs to cancelled customers only
     expect(
       await db.number(
-        `select count(*) from rates where archetype = 'lost' and (recent_rate > 0 or baseline_rate > 0)`,
+        `select count(*) from truth where cancelled_at is not null and archetype <> 'cancelled'`,
       ),
     ).toBe(0);
   });
 
-  it('lets the default early-warning rules find the silent churners (recall >= 0.8, precision >= 0.7)', async () => {
+  it("lets the silent churners' other signals disagree, and gives steady customers some bad ones", async () => {
+    // e-mail opens after the decline vs before it: fewer on the whole, but many keep opening
+    await db.run(`
+      create or replace table sends as
+      select customer_id, min(occurred_at::timestamp) filter (where event_type = 'sent')::date as day,
+             bool_or(event_type in ('open', 'click')) as opened
+      from email_events group by customer_id, campaign_id`);
+    const opens = await db.one<{ ratio: number; kept: number }>(`
+      with per_customer as (
+        select
+          customer_id,
+          avg(opened::int) filter (where sends.day < decay_start) as before_rate,
+          avg(opened::int) filter (where sends.day >= decay_start + 30) as after_rate,
+          count(*) filter (where sends.day >= decay_start + 30) as after_n
+        from sends join truth using (customer_id)
+        where archetype = 'silent_churner' and decay_start <= ${asOf} - 90
+        group by 1
+      )
+      select sum(after_rate) / sum(before_rate) as ratio, avg((after_rate >= 0.5 * before_rate)::int) as kept
+      from per_customer where before_rate >= 0.15 and after_n >= 3`);
+    expect(opens?.ratio).toBeGreaterThan(0.2);
+    expect(opens?.ratio).toBeLessThan(0.75);
+    expect(opens?.kept).toBeGreaterThan(0.2);
+    expect(opens?.kept).toBeLessThan(0.75);
+    // steady customers who opened none of their last 5 e-mails exist
+    expect(
+      await db.number(`
+        select avg((opens = 0)::int) from (
+          select customer_id, count(*) filter (where opened) as opens
+          from (select *, row_number() over (partition by customer_id order by day desc) as rn from sends where day is not null)
+          join truth using (customer_id)
+          where rn <= 5 and archetype = 'steady' group by 1 having count(*) = 5)`),
+    ).toBeGreaterThan(0.1);
+
+    // surveys: a detractor after the decline for a minority of the silent churners; some steady detractors
+    const surveys = await db.one<{ silent: number; steady: number }>(`
+      with nps as (
+        select customer_id, try_cast(responded_at as timestamp)::date as day, try_cast(score as int) as score
+        from surveys where survey_type = 'nps'
+      )
+      select
+        avg(coalesce(silent_detractor, false)::int) filter (where archetype = 'silent_churner') as silent,
+        avg(coalesce(steady_detractor, false)::int) filter (where archetype = 'steady') as steady
+      from truth
+      left join (
+        select customer_id,
+          bool_or(nps.score <= 6 and nps.day >= truth.decay_start) as silent_detractor,
+          bool_or(nps.score <= 6 and nps.day > ${asOf} - 365) as steady_detractor
+        from nps join truth using (customer_id) group by 1
+      ) using (customer_id)`);
+    expect(surveys?.silent).toBeGreaterThan(0.1);
+    expect(surveys?.silent).toBeLessThan(0.5);
+    expect(surveys?.steady).toBeGreaterThan(0.03);
+
+    // complaints rise for some silent churners only; a few steady customers complain too
+    const complainers = await db.one<{ silent: number; steady: number }>(`
+      select
+        avg(is_complainer::int) filter (where archetype = 'silent_churner') as silent,
+        avg(is_complainer::int) filter (where archetype in ('steady', 'slow_regular')) as steady
+      from truth`);
+    expect(complainers?.silent).toBeGreaterThan(0.08);
+    expect(complainers?.silent).toBeLessThan(0.22);
+    expect(complainers?.steady).toBeGreaterThan(0.01);
+    expect(complainers?.steady).toBeLessThan(0.07);
+  });
+
+  it('is not trivially separable: simple early-warning rules miss churners and flag healthy customers', async () => {
     // a compact version of the spec's rules with its default thresholds and weights
     await db.run(`
       create or replace table signals as
       with
-      active_days as (
-        select customer_id, occurred_at::date as day from activity where year(occurred_at) > 1970
-        union
-        select customer_id, try_cast(ordered_at as date) from orders where status = 'completed'
-      ),
       activity_stats as (
         select
           customer_id,
-          date '${AS_OF}' - max(day) as days_since,
-          count(*) filter (where day > date '${AS_OF}' - 90) / 90.0 as recent_rate,
-          count(*) filter (where day <= date '${AS_OF}' - 90 and day > date '${AS_OF}' - 270) / 180.0 as baseline_rate
-        from active_days where day is not null group by customer_id
+          ${asOf} - max(day) as days_since,
+          count(*) filter (where day > ${asOf} - 90) / 90.0 as recent_rate,
+          count(*) filter (where day <= ${asOf} - 90 and day > ${asOf} - 270) / 180.0 as baseline_rate
+        from active_days group by customer_id
       ),
       gaps as (
         select customer_id, median(gap) as typical_gap
         from (select customer_id, day - lag(day) over (partition by customer_id order by day) as gap from active_days)
         where gap is not null group by customer_id
       ),
-      sends as (
-        select customer_id, campaign_id, min(occurred_at) filter (where event_type = 'sent') as sent_at,
-               bool_or(event_type = 'open') as opened
-        from email_events group by customer_id, campaign_id
-      ),
       last_sends as (
         select customer_id, count(*) as n, count(*) filter (where opened) as opens
-        from (select *, row_number() over (partition by customer_id order by sent_at desc) as rn from sends where sent_at is not null)
+        from (select *, row_number() over (partition by customer_id order by day desc) as rn from sends where day is not null)
         where rn <= 5 group by customer_id
       ),
       survey_scores as (
@@ -429,20 +738,19 @@ describe('ground truth and behaviour', () => {
       ),
       csat as (
         select customer_id, min(score) as min_csat from survey_scores
-        where survey_type = 'csat' and responded > date '${AS_OF}' - 90 group by customer_id
+        where survey_type = 'csat' and responded > ${asOf} - 90 group by customer_id
       )
       select
-        ground_truth.customer_id,
-        ground_truth.archetype,
-        customers.cancelled_at is not null as is_cancelled,
+        truth.customer_id,
+        truth.archetype,
+        truth.cancelled_at is not null as is_cancelled,
         coalesce(activity_stats.days_since > 365, true) as is_lost,
         35 * coalesce(activity_stats.days_since > greatest(30, 3 * coalesce(gaps.typical_gap, 0)), false)::int
           + 20 * coalesce(activity_stats.baseline_rate > 0 and activity_stats.recent_rate < 0.5 * activity_stats.baseline_rate, false)::int
           + 10 * coalesce(last_sends.n = 5 and last_sends.opens = 0, false)::int
           + 10 * coalesce(nps.last_nps <= 6, false)::int
           + 10 * coalesce(csat.min_csat <= 2, false)::int as risk_score
-      from ground_truth
-      join customers using (customer_id)
+      from truth
       left join activity_stats using (customer_id)
       left join gaps using (customer_id)
       left join last_sends using (customer_id)
@@ -455,34 +763,53 @@ describe('ground truth and behaviour', () => {
     const precision = await db.number(
       `select avg((archetype = 'silent_churner')::int) from signals where ${flagged}`,
     );
-    expect(recall).toBeGreaterThanOrEqual(0.8);
-    expect(precision).toBeGreaterThanOrEqual(0.7);
+    // the signals are there (far better than chance: 14% are silent churners) but not clean
+    expect(recall).toBeGreaterThan(0.3);
+    expect(recall).toBeLessThan(0.9);
+    expect(precision).toBeGreaterThan(0.2);
+    expect(precision).toBeLessThan(0.9);
+    // healthy customers with a quiet spell or bad signals get flagged too
     expect(
-      await db.number(`select count(*) from signals where archetype in ('steady', 'new') and ${flagged}`),
-    ).toBeLessThan(CUSTOMERS * 0.01);
+      await db.number(
+        `select count(*) from signals where archetype in ('steady', 'slow_regular', 'new') and ${flagged}`,
+      ),
+    ).toBeGreaterThan(CUSTOMERS * 0.01);
   });
 
   it('gives complainers a complaint spike and late payers late or missing payments', async () => {
-    const complaints = await db.all<{ is_complainer: string; share: number }>(`
-      with recent as (
-        select customer_id, count(*) as n from tickets
-        where is_complaint = 'true' and opened_at::timestamp > date '${AS_OF}' - 90 group by customer_id
-      )
-      select is_complainer, avg((coalesce(n, 0) >= 2)::int) as share
-      from ground_truth left join recent using (customer_id) group by is_complainer`);
-    expect(complaints.find((r) => r.is_complainer === 'true')?.share).toBe(1);
-    expect(complaints.find((r) => r.is_complainer === 'false')?.share).toBeLessThan(0.01);
-    const late = await db.all<{ is_late_payer: string; share: number }>(`
+    // complainers: 3-6 complaints within 60 days; nobody else has 3 within 60 days
+    const spikes = await db.all<{ is_complainer: boolean; share: number }>(`
+      with windows as (
+        select customer_id, count(*) over (
+          partition by customer_id order by opened_at::timestamp range between interval 60 day preceding and current row
+        ) as n
+        from tickets where is_complaint = 'true'
+      ),
+      spikes as (select customer_id, max(n) as most from windows group by 1)
+      select is_complainer, avg((coalesce(most, 0) >= 3)::int) as share
+      from truth left join spikes using (customer_id) group by is_complainer`);
+    expect(spikes.find((r) => r.is_complainer === true)?.share).toBe(1);
+    expect(spikes.find((r) => r.is_complainer === false)?.share).toBeLessThan(0.01);
+    // steady complainers' spikes are recent: noise for a complaints-up rule
+    expect(
+      await db.number(`
+        select avg((n >= 2)::int) from truth left join (
+          select customer_id, count(*) as n from tickets
+          where is_complaint = 'true' and opened_at::timestamp > ${asOf} - 120 group by customer_id
+        ) using (customer_id)
+        where is_complainer and archetype in ('steady', 'slow_regular')`),
+    ).toBe(1);
+    const late = await db.all<{ is_late_payer: boolean; share: number }>(`
       with recent as (
         select customer_id, count(*) as n from invoices
-        where due_at::timestamp > date '${AS_OF}' - 90 and due_at::timestamp <= date '${AS_OF}'
-          and coalesce(paid_at::timestamp, date '${AS_OF}' + 1) > due_at::timestamp + interval 7 day
+        where due_at::timestamp > ${asOf} - 90 and due_at::timestamp <= ${asOf}
+          and coalesce(paid_at::timestamp, ${asOf} + 1) > due_at::timestamp + interval 7 day
         group by customer_id
       )
       select is_late_payer, avg((coalesce(n, 0) >= 1)::int) as share
-      from ground_truth left join recent using (customer_id)
+      from truth left join recent using (customer_id)
       where customer_id in (select customer_id from subscriptions) group by is_late_payer`);
-    expect(late.find((r) => r.is_late_payer === 'true')?.share).toBeGreaterThan(0.9);
-    expect(late.find((r) => r.is_late_payer === 'false')?.share).toBeLessThan(0.01);
+    expect(late.find((r) => r.is_late_payer === true)?.share).toBeGreaterThan(0.9);
+    expect(late.find((r) => r.is_late_payer === false)?.share).toBeLessThan(0.01);
   });
 });

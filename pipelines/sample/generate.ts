@@ -41,7 +41,19 @@ const MAX_CUSTOMERS = 20_000_000;
 /** DuckDB's memory for the generator; the big sorted writes spill to a temporary folder beyond it. */
 const MEMORY_LIMIT = '4GB';
 
-export const ARCHETYPES = ['steady', 'silent_churner', 'cancelled', 'resurrected', 'new', 'lost'] as const;
+export const ARCHETYPES = [
+  'steady',
+  'slow_regular',
+  'one_time',
+  'silent_churner',
+  'cancelled',
+  'resurrected',
+  'new',
+  'lost',
+] as const;
+
+/** The silent churners' kinds of decline (ground_truth.csv decay_kind). */
+export const DECAY_KINDS = ['fast', 'slow', 'partial'] as const;
 
 const SQL_DIR = fileURLToPath(new URL('../../sql/sample/', import.meta.url));
 
@@ -65,7 +77,9 @@ interface Output {
 /** Tables built first: later files read them. Order matters. */
 const TABLES: readonly { table: string; sql: string }[] = [
   { table: 'sample_planted', sql: 'planted_bad_rows' },
+  { table: 'sample_poisson', sql: 'poisson' },
   { table: 'sample_profiles', sql: 'profiles' },
+  { table: 'sample_segments', sql: 'segments' },
   { table: 'sample_customers', sql: 'customers' },
   { table: 'sample_subscriptions', sql: 'subscriptions' },
   { table: 'sample_tickets', sql: 'tickets' },
@@ -141,7 +155,16 @@ const OUTPUTS: readonly Output[] = [
     file: 'ground_truth.csv',
     format: 'csv',
     from: { sql: 'ground_truth' },
-    columns: ['customer_id', 'archetype', 'decay_start', 'is_complainer', 'is_late_payer'],
+    columns: [
+      'customer_id',
+      'archetype',
+      'decay_start',
+      'decay_kind',
+      'base_orders_per_30d',
+      'is_complainer',
+      'is_late_payer',
+      'customer_no',
+    ],
     orderBy: 'customer_no',
   },
 ];

@@ -9,6 +9,7 @@
 --           (the share of the status that left) and recall = churned in the status / all who churned.
 --   section 'decile' (status 'all'): risk deciles by p_churn (10 = highest); calibration (predicted_p_churn,
 --           the mean p_churn, against churn_rate, the observed share) and lift = churn_rate / overall churn rate.
+-- Rates are rounded to 12 decimals, so that parallel sums give the same bytes every run.
 -- auc is the Mann-Whitney probability that a churner scores above a customer who stayed (ties count half).
 -- median_lead_days: for the customers flagged at D - horizon, the median number of days from the flag to their
 -- last activity up to D (positive: still active that long after the flag, the time there was to act; negative:
@@ -193,16 +194,16 @@ early_warning_backtest as (
         -- counts and rates
         sections.customers::bigint as customers,
         sections.churned::bigint as churned,
-        sections.churn_rate::double as churn_rate,
-        sections.predicted_p_churn::double as predicted_p_churn,
-        sections.precision::double as precision,
-        sections.recall::double as recall,
-        sections.lift::double as lift,
-        sections.auc::double as auc,
-        sections.auc_recency::double as auc_recency,
-        sections.auc_p_alive::double as auc_p_alive,
-        sections.brier_score::double as brier_score,
-        sections.flagged_share::double as flagged_share,
+        round(sections.churn_rate, 12)::double as churn_rate,
+        round(sections.predicted_p_churn, 12)::double as predicted_p_churn,
+        round(sections.precision, 12)::double as precision,
+        round(sections.recall, 12)::double as recall,
+        round(sections.lift, 12)::double as lift,
+        round(sections.auc, 12)::double as auc,
+        round(sections.auc_recency, 12)::double as auc_recency,
+        round(sections.auc_p_alive, 12)::double as auc_p_alive,
+        round(sections.brier_score, 12)::double as brier_score,
+        round(sections.flagged_share, 12)::double as flagged_share,
         sections.median_lead_days::double as median_lead_days
     from sections
     cross join totals

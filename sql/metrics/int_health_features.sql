@@ -90,15 +90,15 @@ completed_orders as (
 
 -- One row per customer, day and stream: the counts every window is cut from.
 stream_days as (
-    select customer_id, active_date as day, 'active' as stream, 1 as events, 0.0 as amount
+    select customer_id, active_date as day, 'active' as stream, 1 as events, 0::decimal(38, 2) as amount
     from active_days
     union all
-    select customer_id, ordered_date, 'orders', count(*), sum(amount)::double
+    select customer_id, ordered_date, 'orders', count(*), sum(amount)::decimal(38, 2)
     from completed_orders
     where amount > 0
     group by all
     union all
-    select customer_id, opened_date, 'complaints', count(*), 0.0
+    select customer_id, opened_date, 'complaints', count(*), 0::decimal(38, 2)
     from tickets
     where is_complaint
     group by all
@@ -503,16 +503,16 @@ features as (
         ln(1 + days_since_last_activity) as f_log_recency,
         days_since_last_activity / 100.0 as f_recency,
         ln(1 + days_since_last_activity) ^ 2 as f_log_recency_sq,
-        ln(tenure_days) as f_log_tenure,
+        ln(greatest(tenure_days, 1)) as f_log_tenure,
         ln(greatest(active_days_total, 1)) as f_log_active_days,
         (active_days_total <= 1)::integer as f_one_time,
         ln(1 + days_since_last_activity) * ln(greatest(active_days_total, 1)) as f_recency_x_history,
-        days_since_last_activity::double / tenure_days as f_recency_share_of_tenure,
+        days_since_last_activity::double / greatest(tenure_days, 1) as f_recency_share_of_tenure,
         case when has_rate then ln(1 + days_since_last_activity / greatest(typical_gap_days, 1)) else 0 end
             as f_log_recency_per_gap,
         case when has_rate then -(active_days_total - 1.0) / tenure_days * days_since_last_activity else 0 end
             as f_silence_log_p,
-        ln(1 + (active_days_total - 1.0) / tenure_days * 90) as f_log_rate_90,
+        ln(1 + greatest(active_days_total - 1.0, 0) / tenure_days * 90) as f_log_rate_90,
         ln(1 + active_days_recent) as f_log_active_recent,
         ln(1 + active_days_w30) as f_log_active_w30,
         -ln(greatest(coalesce(activity_decline_p, 1), 1e-12)) as f_activity_decline,

@@ -1,61 +1,116 @@
--- activity.parquet: product usage, one event in each slot of 4-12 days (the customer's own cadence),
--- the first on the sign-up day. Regular by construction, so steady customers never show a random drop.
--- Silent churners thin out exponentially after their decay start; resurrected customers pause in their
--- gap; cancelled and lost customers stop. A planted bad row carries a timestamp in 1969.
+-- activity.parquet: product usage. The first event on the sign-up day (and one on a resurrected
+-- customer's return), then a Poisson number of events in every half month at the customer's own (noisy,
+-- seasonal, shaped) rate (sample_segments), placed uniformly in it; slow_regular customers also visit on
+-- 70% of their order days. Silent churners decline with their decay, resurrected customers pause in their
+-- gap, cancelled and lost customers stop, one_time customers stop two weeks after sign-up; 8% of the
+-- customers have no activity events at all. A planted bad row carries a timestamp in 1969.
 
 with
 
 profiles as (
-    select * from sample_profiles
+    select
+        *,
+        28800 + floor(46800 * sample_u(customer_no, 'signup_time', 0)) as signup_seconds
+    from sample_profiles
 ),
 
-activity_slots as (
-    -- one candidate event per slot; the per-slot values are drawn once, inside the list
+signup_events as (
+    -- the first event on the sign-up day, and one on a resurrected customer's return
+    select customer_no, 0::bigint as slot, signup_day as day
+    from profiles
+    where has_activity
+    union all
+    select customer_no, 99000000::bigint as slot, gap_end_day as day
+    from profiles
+    where has_activity and archetype = 'resurrected'
+),
+
+poisson_counts as (
+    select
+        segments.customer_no,
+        segments.segment_no,
+        segments.lo,
+        segments.hi,
+        sample_poisson_count(poisson.cdf, segments.u_count) as n
+    from (
+        select *, sample_u(customer_no, 'activity_count', segment_no) as u_count
+        from sample_segments
+        where lam_activity > 0
+    ) as segments
+    join sample_poisson as poisson on poisson.key = sample_poisson_key(segments.lam_activity)
+),
+
+poisson_events as (
     select
         customer_no,
-        customer_id,
-        archetype,
-        signup_day,
-        end_day,
-        gap_start_day,
-        gap_end_day,
-        decay_day,
-        decay_stop_day,
-        decay_tau_days,
-        unnest(list_transform(
-            range(ceil((end_day - signup_day + 1) / activity_gap_days)::bigint),
-            lambda k: {
-                'slot': k,
-                'day': case when k = 0 then signup_day
-                    else signup_day + floor((k + 0.25 + 0.5 * sample_u(customer_no, 'activity_day', k)) * activity_gap_days)::integer
-                end,
-                'seconds': case when k = 0
-                    then 28800 + floor(46800 * sample_u(customer_no, 'signup_time', 0)) + 60
-                    else 25200 + floor(57600 * sample_u(customer_no, 'activity_time', k))
-                end,
-                'u_kind': sample_u(customer_no, 'activity_kind', k),
-                'u_alive': sample_u(customer_no, 'activity_alive', k)
-            }
-        )) as s
-    from profiles
+        slot,
+        lo + least(hi - lo, floor((hi - lo + 1) * sample_u(customer_no, 'activity_day', slot)))::integer as day
+    from (
+        select *, 1 + segment_no * 1000 + unnest(range(n)) as slot
+        from poisson_counts
+        where n > 0
+    )
+),
+
+order_day_events as (
+    -- slow_regular customers look around on the day they order (the same clock as orders.sql)
+    select customer_no, slot, day
+    from (
+        select
+            customer_no,
+            100000000 + k as slot,
+            signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
+                as day
+        from (
+            select *, unnest(range(1, ceil((sample_span_days() - signup_day) / regular_gap_days)::bigint + 2)) as k
+            from profiles
+            where archetype = 'slow_regular' and has_activity
+        )
+    )
+    where day <= sample_span_days() and sample_u(customer_no, 'order_day_visit', slot) < 0.70
+),
+
+all_events as (
+    select * from signup_events
+    union all
+    select * from poisson_events
+    union all
+    select * from order_day_events
 ),
 
 events as (
     select
+        all_events.customer_no,
+        profiles.customer_id,
+        all_events.slot,
+        sample_ts(
+            all_events.day,
+            case
+                when all_events.slot = 0 then profiles.signup_seconds + 60
+                when all_events.day = profiles.signup_day
+                    then profiles.signup_seconds + 120
+                        + floor((86279 - profiles.signup_seconds) * sample_u(all_events.customer_no, 'activity_time', all_events.slot))
+                else 25200 + floor(57600 * sample_u(all_events.customer_no, 'activity_time', all_events.slot))
+            end
+        ) as occurred_at,
+        sample_u(all_events.customer_no, 'activity_kind', all_events.slot) as u_kind
+    from all_events
+    join profiles using (customer_no)
+),
+
+typed as (
+    select
         customer_no,
         customer_id,
-        s.slot as slot,
-        sample_ts(s.day, s.seconds) as occurred_at,
-        case when s.u_kind < 0.45 then 'login' when s.u_kind < 0.80 then 'page_view' else 'feature_use' end as event_type,
+        slot,
+        occurred_at,
+        case when u_kind < 0.45 then 'login' when u_kind < 0.80 then 'page_view' else 'feature_use' end as event_type,
         case
-            when s.u_kind < 0.45 then 1
-            when s.u_kind < 0.80 then 1 + floor((s.u_kind - 0.45) / 0.35 * 20)
-            else 1 + floor((s.u_kind - 0.80) / 0.20 * 5)
+            when u_kind < 0.45 then 1
+            when u_kind < 0.80 then 1 + floor((u_kind - 0.45) / 0.35 * 20)
+            else 1 + floor((u_kind - 0.80) / 0.20 * 5)
         end::integer as quantity
-    from activity_slots
-    where s.day <= sample_span_days()
-        and sample_alive(s.day, s.u_alive, archetype, signup_day, end_day,
-            gap_start_day, gap_end_day, decay_day, decay_stop_day, decay_tau_days)
+    from events
 ),
 
 planted_bad_rows as (
@@ -71,7 +126,7 @@ planted_bad_rows as (
 ),
 
 activity as (
-    select * from events
+    select * from typed
     union all by name
     select * from planted_bad_rows
 )

@@ -1,6 +1,7 @@
 -- customers.csv: one row per customer. Names and e-mails carry the quirks real exports have: commas and
 -- quotes in names, three formula-like names (=, +, @), e-mails with upper case and spaces, a few shared,
--- invalid or missing addresses. cancelled_at is set for explicit cancellations only.
+-- invalid or missing addresses. cancelled_at is set for explicit cancellations only (not for the cancelled
+-- subscribers who only end their subscription).
 
 with
 
@@ -82,7 +83,7 @@ customers as (
         case when addressed.marketing_consent
             then sample_ts(addressed.signup_day, 28800 + floor(46800 * addressed.u_signup_time) + 30 + floor(600 * addressed.u_consent_delay))
         end as consent_at,
-        case when addressed.cancel_day is not null
+        case when addressed.has_cancelled_at
             then sample_ts(addressed.cancel_day, 32400 + floor(36000 * addressed.u_cancel_time))
         end as cancelled_at
     from addressed

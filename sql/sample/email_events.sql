@@ -2,10 +2,12 @@
 -- consenting customer with a usable address from sign-up until the as-of date (cancelled customers for
 -- 90 more days, lost ones for 180). Each send is a `sent`, maybe an `open` and a `click`; like many
 -- e-mail services, the export keeps `delivered` receipts for the last 90 days only.
--- Engaged customers open along a golden-ratio sequence (at their open rate, never three misses in a
--- row); silent churners stop opening at their decay start (2% chance per e-mail), resurrected ones
--- during their gap, cancelled and lost ones after they leave. A few customers' e-mails end with a hard
--- bounce, an unsubscribe or a spam complaint, after which nothing more is sent.
+-- Each send is opened independently at the customer's open rate (12% of recipients almost never open)
+-- times the campaign's appeal (0.75-1.25) times the customer's engagement: 60% of the silent churners open
+-- less as they decline (to at most 4% of their rate), the others keep opening; cancelled and lost customers
+-- rarely open after they leave, resurrected ones during their gap, one_time customers less and less.
+-- A few customers' e-mails end with a hard bounce, an unsubscribe or a spam complaint, after which
+-- nothing more is sent.
 
 with
 
@@ -49,14 +51,16 @@ engagement as (
         coalesce(sends.campaign_no = sends.stop_campaign_no, false) as is_stop,
         sample_first_campaign_day() + sends.campaign_no * sample_campaign_every_days() as day,
         case
-            when sends.archetype = 'silent_churner' then day < sends.decay_day
-            when sends.archetype = 'cancelled' then day < sends.cancel_day
-            when sends.archetype = 'lost' then day < sends.lost_day
-            when sends.archetype = 'resurrected' then day < sends.gap_start_day or day >= sends.gap_end_day
-            else true
-        end as is_engaged,
+            when sends.archetype = 'silent_churner' and sends.email_declines and day >= sends.decay_day
+                then greatest(0.04, sample_shape(day - sends.decay_day, sends.shape_kind, sends.shape_len, sends.shape_level))
+            when sends.archetype = 'cancelled' and day >= sends.cancel_day then 0.12
+            when sends.archetype = 'lost' and day > sends.lost_day then 0.08
+            when sends.archetype = 'resurrected' and day >= sends.gap_start_day and day < sends.gap_end_day then 0.08
+            when sends.archetype = 'one_time' then greatest(0.15, exp(-(day - sends.signup_day) / 200.0))
+            else 1.0
+        end as engagement,
         sends.open_p,
-        sends.open_phase,
+        0.75 + 0.5 * sample_u(0, 'campaign_appeal', sends.campaign_no) as appeal,
         sample_u(sends.customer_no, 'email_open', sends.campaign_no) as u_open,
         sample_u(sends.customer_no, 'email_click', sends.campaign_no) as u_click,
         sample_u(sends.customer_no, 'email_batch', 0) as u_batch,
@@ -72,9 +76,7 @@ opens as (
         case
             when is_stop and email_stop = 'bounce' then false
             when is_stop and email_stop = 'unsubscribe' then true
-            when is_engaged then open_phase + campaign_no * 0.6180339887498949
-                - floor(open_phase + campaign_no * 0.6180339887498949) < open_p
-            else u_open < 0.02
+            else u_open < open_p * appeal * engagement
         end as is_opened
     from engagement
 ),

@@ -1,5 +1,7 @@
--- ground_truth.csv: what the generator planted for each customer, to score a detector against:
--- the archetype, the silent churners' decay start, and the independent complainer / late payer traits.
+-- ground_truth.csv: what the generator planted for each customer, to score a detector against: the
+-- archetype, the silent churners' decay start and kind of decline (fast, slow, partial), the customer's
+-- baseline order rate per 30 days (before noise, seasonality and decline; 0 for one_time customers), and the
+-- independent complainer / late payer traits.
 
 with
 
@@ -8,6 +10,8 @@ ground_truth as (
         'C' || lpad(profiles.customer_no::varchar, 6, '0') as customer_id,
         profiles.archetype,
         sample_history_start() + profiles.decay_day as decay_start,
+        profiles.decay_kind,
+        round(profiles.base_orders_per_30d, 4)::decimal(8, 4) as base_orders_per_30d,
         profiles.is_complainer,
         profiles.is_late_payer,
         profiles.customer_no

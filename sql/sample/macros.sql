@@ -36,17 +36,37 @@ create or replace temp macro sample_ts(day, seconds) as
 -- Local timestamps as the exports write them: YYYY-MM-DD HH:MM:SS, no offset (all are whole seconds).
 create or replace temp macro sample_ts_text(ts) as ts::varchar;
 
--- Whether a customer still behaves normally on `day` (the one rule of activity, orders, tickets and
--- surveys): between signup and end, not in a resurrected customer's gap, and for a silent churner
--- thinned out exponentially after the decay start (stopping completely for some); u is a uniform.
-create or replace temp macro sample_alive(
-    day, u, archetype, signup_day, end_day, gap_start_day, gap_end_day, decay_day, decay_stop_day, decay_tau_days
-) as
-    day >= signup_day
-    and day <= end_day
-    and not (archetype = 'resurrected' and day >= gap_start_day and day < gap_end_day)
-    and (
-        archetype <> 'silent_churner'
-        or day < decay_day
-        or (day < coalesce(decay_stop_day, end_day + 1) and u < exp(-(day - decay_day) / decay_tau_days))
-    );
+-- A standard normal number (Box-Muller) for (seed, customer number, purpose tag, index).
+create or replace temp macro sample_normal(n, tag, k) as
+    sqrt(-2 * ln(greatest(sample_u(n, tag, k), 1e-300))) * cos(2 * pi() * sample_u(n, tag || '#2', k));
+
+-- A gamma number with mean 1 and coefficient of variation `cv` from a standard normal z (Wilson-Hilferty:
+-- shape 1/cv^2), never below 0.02.
+create or replace temp macro sample_gamma1(z, cv) as
+    greatest(0.02, pow(greatest(0, 1 - cv * cv / 9 + z * cv / 3), 3));
+
+-- The multiplier of a customer's rates `x` days into a decline (x >= 0): `linear` falls from 1 to `level`
+-- over `len` days and stays there, `exp` falls as exp(-3x/len) (5% at len), `level` is constant.
+create or replace temp macro sample_shape(x, kind, len, level) as
+    case kind
+        when 'exp' then exp(-3.0 * (x + 0.5) / len)
+        when 'level' then level
+        else 1 - (1 - level) * least(1.0, (x + 0.5) / len)
+    end;
+
+-- A customer's rate multiplier on `day` (the one rule of activity, orders and tickets): 1 in the first
+-- phase of behaviour, the shape of the second (a decline, a return after a gap) in the second, 0 outside.
+create or replace temp macro sample_intensity(day, p1_start, p1_end, p2_start, p2_end, shape_day, shape_kind, shape_len, shape_level) as
+    case
+        when day between p1_start and p1_end then 1.0
+        when day between p2_start and p2_end then sample_shape(day - shape_day, shape_kind, shape_len, shape_level)
+        else 0.0
+    end;
+
+-- The key of sample_poisson (the Poisson CDF table) for a mean `lam`: a log grid, 0.25% steps (mean <= ~100).
+create or replace temp macro sample_poisson_key(lam) as
+    least(1849, round(ln(1 + greatest(0, lam)) * 400))::integer;
+
+-- A Poisson count from the CDF list of sample_poisson and a uniform u: the number of CDF values below u.
+create or replace temp macro sample_poisson_count(cdf, u) as
+    len(list_filter(cdf, lambda f: f < u));

@@ -1,63 +1,100 @@
--- orders.csv.gz: every customer orders regularly, one order in each slot of 2-6 weeks (its own cadence),
--- the first right after sign-up, with stable amounts around its own basket size. About 6% of the slots
--- also carry a cancelled or refunded order. Silent churners order less often and spend less after their
--- decay start. Planted bad rows are appended: a duplicate order_id, an unknown customer_id, an
--- unparseable ordered_at.
+-- orders.csv.gz: the first order on the sign-up day (and one on a resurrected customer's return), then a
+-- Poisson number of orders in every half month at the customer's own (noisy, seasonal, shaped) rate
+-- (sample_segments), placed uniformly in it; slow_regular customers order on their own clock instead
+-- (every 45-120 days, +-15%) and one_time customers never again. Amounts vary around the customer's basket
+-- size (lognormal, CV ~0.3, +8% in December); half of the silent churners also buy smaller baskets as they
+-- decline. About 6% of the orders after the first also carry a cancelled or refunded one. Planted bad rows
+-- are appended: a duplicate order_id, an unknown customer_id, an unparseable ordered_at.
 
 with
 
 profiles as (
-    select * from sample_profiles
+    select
+        *,
+        28800 + floor(46800 * sample_u(customer_no, 'signup_time', 0)) as signup_seconds
+    from sample_profiles
 ),
 
-order_slots as (
-    -- one candidate order per slot; the per-slot values are drawn once, inside the list
+first_orders as (
+    -- the first order on the sign-up day; a resurrected customer's return starts with an order too
+    select customer_no, 0::bigint as slot, signup_day as day, 1.0 as shape
+    from profiles
+    union all
+    select customer_no, 99000000::bigint as slot, gap_end_day as day, 1.0 as shape
+    from profiles
+    where archetype = 'resurrected'
+),
+
+poisson_counts as (
+    select
+        segments.*,
+        sample_poisson_count(poisson.cdf, segments.u_count) as n
+    from (
+        select *, sample_u(customer_no, 'order_count', segment_no) as u_count
+        from sample_segments
+        where lam_orders > 0
+    ) as segments
+    join sample_poisson as poisson on poisson.key = sample_poisson_key(segments.lam_orders)
+),
+
+poisson_orders as (
     select
         customer_no,
-        customer_id,
-        archetype,
-        signup_day,
-        end_day,
-        gap_start_day,
-        gap_end_day,
-        decay_day,
-        decay_stop_day,
-        decay_tau_days,
-        base_order_amount,
-        unnest(list_transform(
-            range(ceil((end_day - signup_day + 1) / order_gap_days)::bigint),
-            lambda k: {
-                'slot': k,
-                'day': case when k = 0 then signup_day
-                    else signup_day + floor((k + 0.25 + 0.5 * sample_u(customer_no, 'order_day', k)) * order_gap_days)::integer
-                end,
-                'u_alive': sample_u(customer_no, 'order_alive', k)
-            }
-        )) as s
-    from profiles
+        slot,
+        lo + least(hi - lo, floor((hi - lo + 1) * sample_u(customer_no, 'order_day', slot)))::integer as day,
+        shape
+    from (
+        select *, 1 + segment_no * 1000 + unnest(range(n)) as slot
+        from poisson_counts
+        where n > 0
+    )
+),
+
+regular_orders as (
+    -- slow_regular: one order per gap, jittered
+    select customer_no, slot, day, 1.0 as shape
+    from (
+        select
+            customer_no,
+            100000000 + k as slot,
+            signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
+                as day
+        from (
+            select *, unnest(range(1, ceil((sample_span_days() - signup_day) / regular_gap_days)::bigint + 2)) as k
+            from profiles
+            where archetype = 'slow_regular'
+        )
+    )
+    where day <= sample_span_days()
 ),
 
 kept_orders as (
     select
-        customer_no,
-        customer_id,
-        s.slot as slot,
-        s.day as day,
-        case when s.slot = 0
-            then 28800 + floor(46800 * sample_u(customer_no, 'signup_time', 0)) + 300
-                + floor(7200 * sample_u(customer_no, 'order_time', s.slot))
-            else 25200 + floor(57600 * sample_u(customer_no, 'order_time', s.slot))
+        orders.customer_no,
+        profiles.customer_id,
+        orders.slot,
+        orders.day,
+        case
+            when orders.slot = 0
+                then profiles.signup_seconds + 300 + floor(7200 * sample_u(orders.customer_no, 'order_time', 0))
+            when orders.day = profiles.signup_day
+                then profiles.signup_seconds + 600
+                    + floor((85799 - profiles.signup_seconds) * sample_u(orders.customer_no, 'order_time', orders.slot))
+            else 25200 + floor(57600 * sample_u(orders.customer_no, 'order_time', orders.slot))
         end as seconds,
-        base_order_amount * (0.85 + 0.30 * sample_u(customer_no, 'order_amount', s.slot))
-            * case when decay_day is not null and s.day >= decay_day
-                then 0.35 + 0.65 * exp(-(s.day - decay_day) / decay_tau_days)
-                else 1
-            end as amount,
-        sample_u(customer_no, 'order_extra', s.slot) as u_extra
-    from order_slots
-    where s.day <= sample_span_days()
-        and sample_alive(s.day, s.u_alive, archetype, signup_day, end_day,
-            gap_start_day, gap_end_day, decay_day, decay_stop_day, decay_tau_days)
+        profiles.base_order_amount
+            * exp(0.3 * sample_normal(orders.customer_no, 'order_amount', orders.slot) - 0.045)
+            * case when month(sample_history_start() + orders.day) = 12 then 1.08 else 1 end
+            * case when profiles.basket_shrinks then 0.55 + 0.45 * orders.shape else 1 end as amount,
+        sample_u(orders.customer_no, 'order_extra', orders.slot) as u_extra
+    from (
+        select * from first_orders
+        union all
+        select * from poisson_orders
+        union all
+        select * from regular_orders
+    ) as orders
+    join profiles using (customer_no)
 ),
 
 completed_orders as (

@@ -1,9 +1,35 @@
--- The hidden plan of the synthetic sample: one row per customer with its archetype, its key days and
--- its cadences. Every entity file draws its rows from this table, so the ground truth is known exactly.
--- Days are integers counted from sample_history_start(); day span_days is the as-of date.
+-- The hidden plan of the synthetic sample: one row per customer with its archetype, its key days, its
+-- rates and its traits. Every entity file draws its rows from this table, so the ground truth is known
+-- exactly. Days are integers counted from sample_history_start(); day span_days is the as-of date.
 --
--- Archetypes (exact shares, assigned by hash rank):
---   steady 50%, silent_churner 15%, cancelled 8%, resurrected 7%, new 10%, lost 10%.
+-- The population is meant to be as hard as real purchase logs (CDNOW, UCI Online Retail): most customers
+-- buy rarely, a long tail buys often, and nobody keeps a clockwork cadence.
+--   Rates. Every customer has an order rate and an activity-event rate per 30 days, lognormal with a
+--     coefficient of variation of 1 (orders: median 0.7 per 30 days, so some order weekly and many every 1-3
+--     months; activity: median 3, correlated 0.6 with the order rate; 8% of customers have no activity
+--     events at all). Orders and events are Poisson counts per half month (sample_segments) of that rate
+--     times a noisy-month factor per customer-month (gamma, mean 1, CV 0.4) times a mild seasonality (a
+--     December bump, a summer dip); the first order and event fall on the sign-up day.
+--   Archetypes (exact shares, assigned by hash rank):
+--     steady          33%  the rates above, to the as-of date
+--     slow_regular    10%  an order every 45-120 days (its own gap, +-15%), few activity events; not churners
+--     one_time        10%  exactly one order (on sign-up, any time in the history), a few events in 2 weeks
+--     silent_churner  14%  a decline starting 20-200 days before the as-of date (ground truth decay_start),
+--                          of three kinds (decay_kind, exact shares): fast 30% (rate to 0 within 7-30 days),
+--                          slow 40% (linear or exponential to ~0 over 60-150 days), partial 30% (to 15-40% of
+--                          the baseline within 14-60 days, then flat). It hits orders and activity; e-mail
+--                          opens fall for 60% of them, surveys worsen for 30%, complaints spike for 15%, and
+--                          subscribers keep paying (30% downgrade)
+--     cancelled        7%  an explicit cancellation: customers.cancelled_at (always without a subscription,
+--                          for 60% of subscribers) and the subscription ended; 40% decline before cancelling
+--     resurrected      7%  a gap of 90-300 days with nothing, back 30-150 days before the as-of date at
+--                          50-110% of the old rate
+--     new              9%  signed up 1-90 days before the as-of date
+--     lost            10%  stopped abruptly: 55% more than a year before the as-of date, 45% 4-11 months before
+--   Noise the detector must tolerate: satisfaction is a per-customer trait (about a fifth of the survey
+--   answers of healthy customers are NPS detractors), 12% of recipients never open e-mails and the others
+--   open 8-70% of them, 3-4% of steady and slow_regular customers have a recent complaint spike, 5% of
+--   their subscribers pay late.
 
 with
 
@@ -24,20 +50,44 @@ archetypes as (
     select
         customer_no,
         case
-            when archetype_q < 0.50 then 'steady'
-            when archetype_q < 0.65 then 'silent_churner'
-            when archetype_q < 0.73 then 'cancelled'
-            when archetype_q < 0.80 then 'resurrected'
+            when archetype_q < 0.33 then 'steady'
+            when archetype_q < 0.43 then 'slow_regular'
+            when archetype_q < 0.53 then 'one_time'
+            when archetype_q < 0.67 then 'silent_churner'
+            when archetype_q < 0.74 then 'cancelled'
+            when archetype_q < 0.81 then 'resurrected'
             when archetype_q < 0.90 then 'new'
             else 'lost'
         end as archetype
     from archetype_ranks
 ),
 
+decay_kinds as (
+    -- the silent churners' kinds of decline, in exact shares by hash rank among them
+    select
+        customer_no,
+        archetype,
+        case when archetype = 'silent_churner' then
+            case
+                when kind_q < 0.30 then 'fast'
+                when kind_q < 0.70 then 'slow'
+                else 'partial'
+            end
+        end as decay_kind
+    from (
+        select
+            *,
+            (row_number() over (partition by archetype order by sample_u(customer_no, 'decay_kind', 0), customer_no) - 1)
+                / count(*) over (partition by archetype)::double as kind_q
+        from archetypes
+    )
+),
+
 attributes as (
     select
-        archetypes.customer_no,
-        archetypes.archetype,
+        customer_no,
+        archetype,
+        decay_kind,
         sample_span_days() as span_days,
         case
             when sample_u(customer_no, 'segment', 0) < 0.55 then 'consumer'
@@ -55,15 +105,26 @@ attributes as (
         sample_u(customer_no, 'consent', 0) < 0.80 as marketing_consent,
         -- anchor days of the archetypes that are fixed relative to the as-of date
         case when archetype = 'silent_churner'
-            then sample_span_days() - 30 - least(119, floor(120 * sample_u(customer_no, 'decay_day', 0)))::integer
+            then sample_span_days() - 20 - least(180, floor(181 * sample_u(customer_no, 'decay_day', 0)))::integer
         end as decay_day,
         case when archetype = 'resurrected'
-            then sample_span_days() - 45 - least(54, floor(55 * sample_u(customer_no, 'gap_end', 0)))::integer
+            then sample_span_days() - 30 - least(120, floor(121 * sample_u(customer_no, 'gap_end', 0)))::integer
         end as gap_end_day,
-        120 + least(119, floor(120 * sample_u(customer_no, 'gap_days', 0)))::integer as gap_days,
+        90 + least(210, floor(211 * sample_u(customer_no, 'gap_days', 0)))::integer as gap_days,
+        case when archetype = 'lost' then
+            case when sample_u(customer_no, 'lost_kind', 0) < 0.55
+                then sample_span_days() - 366 - least(334, floor(335 * sample_u(customer_no, 'lost_idle', 0)))::integer
+                else sample_span_days() - 120 - least(215, floor(216 * sample_u(customer_no, 'lost_idle', 0)))::integer
+            end
+        end as lost_day,
+        45 + 75 * sample_u(customer_no, 'order_gap', 0) as regular_gap_days,
+        -- the customer's rates per 30 days: lognormal, sigma 0.83 (CV 1), activity correlated 0.6 with orders
+        sample_normal(customer_no, 'order_rate', 0) as z_order,
+        sample_normal(customer_no, 'activity_rate', 0) as z_activity,
+        sample_u(customer_no, 'has_activity', 0) >= 0.08 as has_activity,
         sample_u(customer_no, 'signup', 0) as u_signup,
         sample_u(customer_no, 'end', 0) as u_end
-    from archetypes
+    from decay_kinds
 ),
 
 signups as (
@@ -73,11 +134,13 @@ signups as (
         case archetype
             -- more sign-ups early in the history: density falling with the day
             when 'steady' then floor((span_days - 120) * pow(u_signup, 1.4))
-            when 'silent_churner' then floor((decay_day - 200) * pow(u_signup, 1.4))
-            when 'cancelled' then floor((span_days - 100) * pow(u_signup, 1.4))
+            when 'slow_regular' then floor((span_days - 300) * pow(u_signup, 1.2))
+            when 'one_time' then floor((span_days + 1) * u_signup)
+            when 'silent_churner' then floor((decay_day - 150) * pow(u_signup, 1.4))
+            when 'cancelled' then floor((span_days - 45) * pow(u_signup, 1.4))
             when 'resurrected' then floor((gap_end_day - gap_days - 90) * pow(u_signup, 1.4))
             when 'new' then span_days - least(89, floor(90 * u_signup))
-            when 'lost' then floor((span_days - 470) * pow(u_signup, 1.4))
+            when 'lost' then floor((lost_day - 60) * pow(u_signup, 1.4))
         end::integer as signup_day
     from attributes
 ),
@@ -86,68 +149,154 @@ lifetimes as (
     select
         *,
         case archetype
-            when 'cancelled' then signup_day + 60 + floor((span_days - 67 - signup_day) * u_end)::integer
+            when 'cancelled' then signup_day + 30 + least(span_days - signup_day - 30, floor((span_days - signup_day - 29) * u_end))::integer
         end as cancel_day,
-        case archetype
-            when 'lost' then signup_day + 60 + floor((span_days - 440 - signup_day) * u_end)::integer
-        end as lost_day
+        least(8.0, greatest(0.06, 0.45 * exp(0.9 * z_order)))
+            * case archetype when 'lost' then 0.7 else 1 end as poisson_order_rate,
+        case when has_activity
+            then least(60.0, greatest(0.1, 3.0 * exp(0.83 * (0.6 * z_order + 0.8 * z_activity))))
+            else 0
+        end as poisson_activity_rate,
+        segment <> 'consumer' and archetype <> 'one_time' as is_subscriber
     from signups
 ),
 
-behaviours as (
+traits as (
+    -- the independent traits, and how the silent churners' signals (mis)align
     select
-        lifetimes.*,
-        -- the last day of normal behaviour: a cancelling customer is gone the day they cancel
+        *,
+        case archetype
+            when 'steady' then sample_u(customer_no, 'complainer', 0) < 0.04
+            when 'slow_regular' then sample_u(customer_no, 'complainer', 0) < 0.03
+            when 'silent_churner' then sample_u(customer_no, 'complainer', 0) < 0.15
+            when 'cancelled' then sample_u(customer_no, 'complainer', 0) < 0.12 and cancel_day - signup_day >= 45
+            else false
+        end as is_complainer,
+        is_subscriber and case archetype
+            when 'steady' then sample_u(customer_no, 'late_payer', 0) < 0.05
+            when 'slow_regular' then sample_u(customer_no, 'late_payer', 0) < 0.05
+            when 'silent_churner' then sample_u(customer_no, 'late_payer', 0) < 0.12
+            when 'resurrected' then sample_u(customer_no, 'late_payer', 0) < 0.05
+            else false
+        end as is_late_payer,
+        archetype = 'silent_churner' and sample_u(customer_no, 'email_declines', 0) < 0.60 as email_declines,
+        archetype = 'silent_churner' and sample_u(customer_no, 'survey_worsens', 0) < 0.30 as survey_worsens,
+        archetype = 'silent_churner' and sample_u(customer_no, 'basket_shrinks', 0) < 0.50 as basket_shrinks,
+        -- the cancelled customers that fade before they cancel (for 21-60 days, to 30% of their rate)
+        archetype = 'cancelled' and sample_u(customer_no, 'pre_cancel', 0) < 0.40 as fades_before_cancel,
+        -- who of the cancelled subscribers also closes the account (cancelled_at); the others only end the subscription
+        archetype = 'cancelled' and (not is_subscriber or sample_u(customer_no, 'closes_account', 0) < 0.60) as has_cancelled_at
+    from lifetimes
+),
+
+phases as (
+    -- behaviour in two phases: phase 1 at the customer's own rates; phase 2 shaped (a decline, a return)
+    select
+        *,
         coalesce(cancel_day - 1, lost_day, span_days) as end_day,
-        -- silent churners: decay time constant, and about a third stop completely soon after the decay start
-        6 + 14 * sample_u(customer_no, 'decay_tau', 0) as decay_tau_days,
-        case when archetype = 'silent_churner' and sample_u(customer_no, 'decay_stop', 0) < 0.35
-            then decay_day + floor(25 * sample_u(customer_no, 'decay_stop_day', 0))::integer
-        end as decay_stop_day,
-        -- cadences: an activity event every few days, an order every 2-6 weeks
-        4 + 8 * sample_u(customer_no, 'activity_gap', 0) as activity_gap_days,
-        14 + 28 * sample_u(customer_no, 'order_gap', 0) as order_gap_days,
+        case archetype
+            when 'silent_churner' then decay_day
+            when 'cancelled' then
+                case when fades_before_cancel
+                    then greatest(signup_day + 7, cancel_day - 21 - floor(40 * sample_u(customer_no, 'pre_cancel_days', 0))::integer)
+                end
+            when 'resurrected' then gap_end_day
+        end as shape_day,
+        case
+            when decay_kind = 'slow' and sample_u(customer_no, 'slow_kind', 0) < 0.5 then 'exp'
+            when archetype = 'resurrected' then 'level'
+            else 'linear'
+        end as shape_kind,
+        case decay_kind
+            when 'fast' then 7 + floor(24 * sample_u(customer_no, 'decay_len', 0))
+            when 'slow' then 60 + floor(91 * sample_u(customer_no, 'decay_len', 0))
+            when 'partial' then 14 + floor(47 * sample_u(customer_no, 'decay_len', 0))
+            else 30
+        end::integer as decay_len_days,
+        case
+            when decay_kind = 'partial' then 0.15 + 0.25 * sample_u(customer_no, 'decay_level', 0)
+            when decay_kind is not null then 0.0
+            when archetype = 'cancelled' then 0.3
+            when archetype = 'resurrected' then 0.5 + 0.6 * sample_u(customer_no, 'return_level', 0)
+            else 1.0
+        end as shape_level
+    from traits
+),
+
+plans as (
+    select
+        *,
+        signup_day as p1_start,
+        case archetype
+            when 'one_time' then least(span_days, signup_day + 13)
+            when 'silent_churner' then decay_day - 1
+            when 'cancelled' then coalesce(shape_day, cancel_day) - 1
+            when 'resurrected' then gap_start_day - 1
+            else end_day
+        end as p1_end,
+        shape_day as p2_start,
+        case archetype
+            when 'silent_churner' then least(span_days, decay_day - 1 + case
+                when decay_kind = 'partial' then span_days
+                when shape_kind = 'exp' then 2 * decay_len_days
+                else decay_len_days
+            end)
+            when 'cancelled' then case when shape_day is not null then cancel_day - 1 end
+            when 'resurrected' then span_days
+        end as p2_end,
+        case
+            when archetype = 'cancelled' then greatest(1, coalesce(cancel_day - shape_day, 1))
+            else decay_len_days
+        end as shape_len,
+        -- the rates of the Poisson processes (per 30 days): slow_regular orders on their own clock, one_time never again
+        case when archetype in ('slow_regular', 'one_time') then 0 else poisson_order_rate end as order_rate,
+        case when archetype = 'slow_regular' and has_activity
+            then 0.15 + 0.45 * sample_u(customer_no, 'background_rate', 0)
+            else poisson_activity_rate
+        end as activity_rate,
+        case archetype
+            when 'slow_regular' then 30 / regular_gap_days
+            when 'one_time' then 0
+            else poisson_order_rate
+        end as base_orders_per_30d,
         round(
             case segment when 'consumer' then 20 when 'smb' then 80 else 300 end
             * pow(case segment when 'consumer' then 7.5 when 'smb' then 5 else 6.5 end,
                 sample_u(customer_no, 'order_amount', 0)),
             2
         ) as base_order_amount,
-        -- e-mail engagement while engaged (>= 0.382 so that the golden-ratio sequence never skips 3 in a row)
-        case archetype
-            when 'new' then 0.45 + 0.25 * sample_u(customer_no, 'open_p', 0)
-            when 'steady' then 0.40 + 0.20 * sample_u(customer_no, 'open_p', 0)
-            when 'silent_churner' then 0.40 + 0.20 * sample_u(customer_no, 'open_p', 0)
-            else 0.39 + 0.15 * sample_u(customer_no, 'open_p', 0)
+        -- e-mail: 12% of recipients never open, the others open 8-70% of the newsletters
+        case when sample_u(customer_no, 'opener', 0) < 0.12
+            then 0.02 * sample_u(customer_no, 'open_p', 0)
+            else 0.08 + 0.62 * pow(sample_u(customer_no, 'open_p', 0), 1.4)
         end as open_p,
-        sample_u(customer_no, 'open_phase', 0) as open_phase,
         case
             when archetype = 'cancelled' then least(span_days, cancel_day + 90)
             when archetype = 'lost' then least(span_days, lost_day + 180)
             else span_days
         end as email_to_day,
-        -- independent traits
-        archetype in ('steady', 'silent_churner')
-            and sample_u(customer_no, 'complainer', 0) < 0.05 as is_complainer,
-        segment <> 'consumer' as is_subscriber,
-        segment <> 'consumer' and archetype in ('steady', 'silent_churner', 'resurrected')
-            and sample_u(customer_no, 'late_payer', 0) < 0.065 as is_late_payer,
+        -- satisfaction: the customer's mean NPS score (0-10), lower for those who leave
+        10 - 4.6 * pow(sample_u(customer_no, 'satisfaction', 0), 1.8)
+            + case archetype when 'cancelled' then -1.5 when 'lost' then -1.0 when 'one_time' then -0.8 when 'new' then 0.3 else 0 end
+            as nps_mean,
+        -- how far a worsening silent churner's scores fall after the decay start
+        3 + 3 * sample_u(customer_no, 'survey_drop', 0) as survey_drop,
         sample_u(customer_no, 'email_variant', 0) as u_email_variant,
         sample_u(customer_no, 'email_stop', 0) as u_email_stop
-    from lifetimes
+    from phases
 ),
 
 formula_names as (
-    -- three consenting silent churners get names that look like spreadsheet formulas
+    -- three consenting fast-decaying silent churners get names that look like spreadsheet formulas
     select customer_no, row_number() over (order by sample_u(customer_no, 'formula', 0), customer_no) as formula_rank
-    from behaviours
-    where archetype = 'silent_churner' and marketing_consent
+    from plans
+    where archetype = 'silent_churner' and decay_kind = 'fast' and marketing_consent
     qualify formula_rank <= 3
 ),
 
 subscription_plans as (
     select
-        behaviours.*,
+        plans.*,
         formula_names.formula_rank,
         case
             when not is_subscriber then null
@@ -164,7 +313,7 @@ subscription_plans as (
         end as seats,
         sample_u(customer_no, 'plan_change', 0) as u_plan_change,
         sample_u(customer_no, 'plan_change_day', 0) as u_plan_change_day
-    from behaviours
+    from plans
     left join formula_names using (customer_no)
 ),
 
@@ -173,10 +322,12 @@ plan_changes as (
         *,
         case
             when not is_subscriber then null
-            when archetype in ('steady', 'new') and signup_day <= span_days - 75 and u_plan_change < 0.15 then 'upgrade'
-            when archetype in ('steady', 'new') and signup_day <= span_days - 75 and u_plan_change < 0.21 and plan_index > 0
+            when archetype in ('steady', 'slow_regular', 'new') and signup_day <= span_days - 75 and u_plan_change < 0.15
+                then 'upgrade'
+            when archetype in ('steady', 'slow_regular', 'new') and signup_day <= span_days - 75 and u_plan_change < 0.21
+                and plan_index > 0 then 'downgrade'
+            when archetype = 'silent_churner' and u_plan_change < 0.30 and plan_index > 0 and decay_day <= span_days - 8
                 then 'downgrade'
-            when archetype = 'silent_churner' and u_plan_change < 0.30 and plan_index > 0 then 'downgrade'
         end as plan_change
     from subscription_plans
 ),
@@ -186,24 +337,40 @@ profiles as (
         customer_no,
         'C' || lpad(customer_no::varchar, 6, '0') as customer_id,
         archetype,
+        decay_kind,
         segment,
         country,
         marketing_consent,
         signup_day,
         end_day,
         cancel_day,
+        has_cancelled_at,
         lost_day,
         decay_day,
-        decay_stop_day,
-        decay_tau_days,
         case when archetype = 'resurrected' then gap_start_day end as gap_start_day,
         gap_end_day,
-        activity_gap_days,
-        order_gap_days,
+        -- the two phases of behaviour and the shape of the second
+        p1_start,
+        p1_end,
+        p2_start,
+        p2_end,
+        shape_day,
+        shape_kind,
+        shape_len,
+        shape_level,
+        order_rate,
+        activity_rate,
+        has_activity,
+        case when archetype = 'slow_regular' then regular_gap_days end as regular_gap_days,
+        base_orders_per_30d,
         base_order_amount,
+        basket_shrinks,
         open_p,
-        open_phase,
+        email_declines,
         email_to_day,
+        nps_mean,
+        survey_worsens,
+        survey_drop,
         -- e-mail address quirks: a shared address (~0.2%), upper case and spaces, invalid, none
         case
             when formula_rank is not null then 'normal'

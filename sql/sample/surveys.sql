@@ -1,7 +1,10 @@
 -- surveys.csv: NPS (0-10) relationship surveys every ~4 months (35% answer) and CSAT (1-5) after
--- resolved tickets (40% answer). Steady customers score NPS 8-10 and CSAT 4-5; silent churners stop
--- answering after their decay start, except a late NPS of 0-6 (85% of them) and a CSAT of 1-2 (65%).
--- Comments sometimes hold commas, quotes and line breaks. Planted bad rows are appended.
+-- resolved tickets (40% answer). Scores scatter around the customer's own satisfaction (nps_mean: about a
+-- fifth of the healthy customers' NPS answers are detractors), lower for complaints. Silent churners answer
+-- less as they decline, except the 30% whose satisfaction worsens: their scores fall by 3-6 points after
+-- the decay start, and most of them give a late NPS (70%) and a late CSAT (45%). Cancelling customers
+-- score lower in their last 60 days. Comments sometimes hold commas, quotes and line breaks. Planted bad
+-- rows are appended.
 
 with
 
@@ -28,22 +31,27 @@ scheduled_nps as (
 answered_nps as (
     select scheduled_nps.*
     from scheduled_nps
-    where day <= sample_span_days()
-        and sample_alive(day, 0, archetype, signup_day, end_day, gap_start_day, gap_end_day, decay_day, decay_stop_day, decay_tau_days)
-        and (decay_day is null or day < decay_day)
+    where day <= least(sample_span_days(), end_day)
+        and not coalesce(day >= gap_start_day and day < gap_end_day, false)
+        and sample_u(customer_no, 'nps_engaged', slot) < case
+            when archetype = 'silent_churner' and not survey_worsens
+                then 0.3 + 0.7 * sample_intensity(day, p1_start, p1_end, p2_start, p2_end, shape_day, shape_kind, shape_len, shape_level)
+            when archetype = 'one_time' then 0.5
+            else 1.0
+        end
 ),
 
 late_silent_responses as (
-    -- silent churners' answers after the decay start: an NPS detractor score, a low CSAT
+    -- the worsening silent churners' answers after the decay start: an NPS, a CSAT
     select
         profiles.*,
         late.slot,
-        decay_day + 1 + floor((0.2 + 0.75 * sample_u(customer_no, 'late_survey_day', late.slot)) * (sample_span_days() - decay_day - 1))::integer as day,
+        decay_day + 5 + floor(sample_u(customer_no, 'late_survey_day', late.slot) * (sample_span_days() - decay_day - 4))::integer as day,
         case late.slot when 2000 then 'nps' else 'csat' end as survey_type
     from profiles
     cross join range(2000, 2002) as late(slot)
-    where archetype = 'silent_churner'
-        and sample_u(customer_no, 'late_survey', late.slot) < case late.slot when 2000 then 0.85 else 0.65 end
+    where survey_worsens
+        and sample_u(customer_no, 'late_survey', late.slot) < case late.slot when 2000 then 0.70 else 0.45 end
 ),
 
 ticket_csat as (
@@ -74,31 +82,23 @@ scored as (
         coalesce(
             resolved_at + to_seconds((3600 + floor(172800 * sample_u(customer_no, 'survey_time', slot)))::bigint),
             sample_ts(day, 25200 + floor(54000 * sample_u(customer_no, 'survey_time', slot)))
-        ) as responded_at,
-        sample_u(customer_no, 'survey_score', slot) as u_score,
-        decay_day is not null and day >= decay_day as is_decayed
+        ) as responded_at
     from responses
 ),
 
 scores as (
     select
         *,
+        -- the customer's satisfaction on the day, on the NPS scale
+        nps_mean
+            - case when survey_worsens and day >= decay_day then survey_drop else 0 end
+            - case when archetype = 'cancelled' and day >= cancel_day - 60 then 2 else 0 end as satisfaction,
         case
             when survey_type = 'nps' then
-                case
-                    when is_decayed then least(6, floor(7 * pow(u_score, 1.3)))
-                    when archetype in ('steady', 'silent_churner') then 8 + least(2, floor(3 * u_score))
-                    when archetype in ('new', 'resurrected') then 7 + least(3, floor(4 * u_score))
-                    when archetype = 'cancelled' then 2 + least(6, floor(7 * u_score))
-                    else 5 + least(4, floor(5 * u_score))
-                end
+                greatest(0, least(10, round(satisfaction + 1.3 * sample_normal(customer_no, 'survey_score', slot))))
             else
-                case
-                    when is_decayed then 1 + least(1, floor(2 * u_score))
-                    when is_complaint then 2 + least(2, floor(3 * u_score))
-                    when archetype in ('steady', 'silent_churner', 'new') then 4 + least(1, floor(2 * u_score))
-                    else 3 + least(2, floor(3 * u_score))
-                end
+                greatest(1, least(5, round(1 + 0.4 * satisfaction + 0.8 * sample_normal(customer_no, 'survey_score', slot)
+                    - case when is_complaint then 1.2 else 0 end)))
         end::integer as score
     from scored
     where responded_at < sample_as_of_end()

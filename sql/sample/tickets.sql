@@ -1,6 +1,9 @@
 -- tickets.csv: support tickets. Every customer may open one every ~5 months while active (8% of them
--- complaints); complainers (ground truth is_complainer) add a spike of 3-6 complaints in the last 90 days.
--- Most are resolved within hours to days; a few stay open. A planted bad row is opened in 1969.
+-- complaints), less often as a silent churner declines (at the rate multiplier of the day), rarely once a
+-- one_time customer is done. Complainers (ground truth is_complainer) add a spike of 3-6 complaints within
+-- 60 days: steady and slow_regular ones in the last 120 days (a passing problem), silent churners around
+-- their decay start, cancelled ones in the 45 days before they cancel. Most are resolved within hours to
+-- days; a few stay open. A planted bad row is opened in 1969.
 
 with
 
@@ -29,7 +32,13 @@ spike_tickets as (
     select
         profiles.*,
         spike.slot,
-        sample_span_days() - least(89, floor(90 * sample_u(customer_no, 'spike_day', spike.slot)))::integer as day,
+        case archetype
+            when 'silent_churner'
+                then decay_day - 10 + least(sample_span_days() - decay_day + 10, floor(60 * sample_u(customer_no, 'spike_day', spike.slot)))::integer
+            when 'cancelled' then cancel_day - 45 + least(44, floor(45 * sample_u(customer_no, 'spike_day', spike.slot)))::integer
+            else greatest(signup_day, sample_span_days() - 119 + least(59, floor(60 * sample_u(customer_no, 'spike_window', 0))))
+                + least(59, floor(60 * sample_u(customer_no, 'spike_day', spike.slot)))::integer
+        end as day,
         'spike' as kind,
         true as is_complaint
     from profiles
@@ -40,11 +49,14 @@ spike_tickets as (
 
 all_tickets as (
     select regular_tickets.* from regular_tickets
-    where day <= sample_span_days()
-        and sample_alive(day, sample_u(customer_no, 'ticket_alive', slot), archetype, signup_day, end_day,
-            gap_start_day, gap_end_day, decay_day, decay_stop_day, decay_tau_days)
+    where day <= least(sample_span_days(), end_day)
+        and sample_u(customer_no, 'ticket_alive', slot) < case archetype
+            when 'one_time' then 0.3
+            else sample_intensity(day, p1_start, p1_end, p2_start, p2_end, shape_day, shape_kind, shape_len, shape_level)
+        end
     union all by name
     select * from spike_tickets
+    where day <= sample_span_days()
 ),
 
 opened as (

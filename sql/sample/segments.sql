@@ -1,0 +1,81 @@
+-- The expected numbers of orders and activity events of every customer in every half calendar month of
+-- each phase of its behaviour (sample_profiles): rate per day x days x a noisy-month factor (gamma, mean 1,
+-- CV 0.4, one per customer and calendar month, shared by orders and activity) x seasonality (orders: the
+-- month's factor, activity: its square root) x the phase's shape at the middle of the segment.
+-- orders.sql and activity.sql draw Poisson counts from these means and place the events uniformly in the segment.
+
+with
+
+months as (
+    select unnest(generate_series(
+        date_trunc('month', sample_history_start())::date,
+        sample_as_of(),
+        interval 1 month
+    ))::date as month_start
+),
+
+calendar as (
+    select
+        row_number() over (order by month_start, half) as bin_no,
+        date_diff('month', date_trunc('month', sample_history_start())::date, month_start) as month_no,
+        -- Jan .. Dec: a December bump, a summer dip (mean 1)
+        [0.93, 0.92, 1.0, 1.0, 1.0, 0.96, 0.86, 0.82, 1.0, 1.04, 1.16, 1.31][month(month_start)] as season,
+        greatest(0, date_diff('day', sample_history_start(), month_start + 15 * half))::integer as start_day,
+        least(
+            sample_span_days(),
+            date_diff('day', sample_history_start(), case when half = 0 then month_start + 14 else last_day(month_start) end)
+        )::integer as end_day
+    from months
+    cross join (values (0), (1)) as halves (half)
+),
+
+phases as (
+    select customer_no, 1 as phase_no, p1_start as p_start, p1_end as p_end, order_rate, activity_rate,
+        shape_day, shape_kind, shape_len, shape_level
+    from sample_profiles
+    where p1_end >= p1_start and (order_rate > 0 or activity_rate > 0)
+    union all
+    select customer_no, 2 as phase_no, p2_start as p_start, p2_end as p_end, order_rate, activity_rate,
+        shape_day, shape_kind, shape_len, shape_level
+    from sample_profiles
+    where p2_end >= p2_start and (order_rate > 0 or activity_rate > 0)
+),
+
+phase_bins as (
+    select
+        phases.*,
+        calendar.bin_no,
+        calendar.month_no,
+        calendar.season,
+        greatest(calendar.start_day, phases.p_start) as lo,
+        least(calendar.end_day, phases.p_end) as hi
+    from phases
+    join calendar on calendar.start_day <= phases.p_end and calendar.end_day >= phases.p_start
+),
+
+segments as (
+    select
+        customer_no,
+        -- unique per customer: the hash index of the segment's draws
+        bin_no * 2 + phase_no as segment_no,
+        lo,
+        hi,
+        case when phase_no = 1 then 1.0 else sample_shape((lo + hi) / 2 - shape_day, shape_kind, shape_len, shape_level) end
+            as shape,
+        sample_gamma1(sample_normal(customer_no, 'month_noise', month_no), 0.4) as noise,
+        season,
+        order_rate,
+        activity_rate
+    from phase_bins
+    where hi >= lo
+)
+
+select
+    customer_no::integer as customer_no,
+    segment_no::integer as segment_no,
+    lo::integer as lo,
+    hi::integer as hi,
+    shape::float as shape,
+    (order_rate / 30 * (hi - lo + 1) * noise * season * shape)::float as lam_orders,
+    (activity_rate / 30 * (hi - lo + 1) * noise * sqrt(season) * shape)::float as lam_activity
+from segments
