@@ -40,7 +40,10 @@ export async function main(argv: string[]): Promise<void> {
       0,
     )
     .option('--keep', 'keep the generated data and outputs')
-    .option('--detection', 'score the early warning on CDNOW and the sample instead of timing (default 2,000 customers)')
+    .option(
+      '--detection',
+      'score the early warning on CDNOW and the sample instead of timing (default 2,000 customers)',
+    )
     .parse(argv)
     .opts<{ customers: number; seed: number; warehouseRows: number; keep?: boolean; detection?: boolean }>();
   process.env.UV_THREADPOOL_SIZE ??= '16';

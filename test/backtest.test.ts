@@ -75,7 +75,11 @@ describe('early_warning_backtest', () => {
   beforeAll(async () => {
     db = await Db.open({ timeZone: 'UTC' });
     const config = configSchema.parse({});
-    await createRunParams(db, config, { asOf: AS_OF, runStartedAt: new Date(), configuredEntities: ['orders'] });
+    await createRunParams(db, config, {
+      asOf: AS_OF,
+      runStartedAt: new Date(),
+      configuredEntities: ['orders'],
+    });
     await runMacros(db);
     const values = people.map(
       (c) =>
@@ -102,9 +106,27 @@ describe('early_warning_backtest', () => {
   it('scores p_churn and the baselines by AUC with ties counted half', () => {
     const overall = rows['overall/all/0']!;
     const labels = people.map((c) => c.churned);
-    expect(overall.auc).toBeCloseTo(pairwiseAuc(people.map((c) => c.pChurn), labels), 12);
-    expect(overall.auc).toBeCloseTo(auc(people.map((c) => c.pChurn), labels.map(Number)), 12);
-    expect(overall.auc_recency).toBeCloseTo(pairwiseAuc(people.map((c) => c.daysSince), labels), 12);
+    expect(overall.auc).toBeCloseTo(
+      pairwiseAuc(
+        people.map((c) => c.pChurn),
+        labels,
+      ),
+      12,
+    );
+    expect(overall.auc).toBeCloseTo(
+      auc(
+        people.map((c) => c.pChurn),
+        labels.map(Number),
+      ),
+      12,
+    );
+    expect(overall.auc_recency).toBeCloseTo(
+      pairwiseAuc(
+        people.map((c) => c.daysSince),
+        labels,
+      ),
+      12,
+    );
     const withModel = people.filter((c) => c.pAlive !== null);
     expect(overall.auc_p_alive).toBeCloseTo(
       pairwiseAuc(

@@ -267,7 +267,9 @@ describe('CDNOW (Fader, Hardie & Lee 2005)', () => {
           b: Number(fitRow.b),
         };
         expect(
-          [fitted.r, fitted.alpha, fitted.a, fitted.b, Number(fitRow.log_likelihood)].map((v) => v.toPrecision(3)),
+          [fitted.r, fitted.alpha, fitted.a, fitted.b, Number(fitRow.log_likelihood)].map((v) =>
+            v.toPrecision(3),
+          ),
         ).toEqual(['0.243', '4.41', '0.793', '2.43', '-9.58e+3']);
         expect(Number(fitRow.log_likelihood).toFixed(1)).toBe('-9582.4');
         for (const k of ['r', 'alpha', 'a', 'b'] as const)

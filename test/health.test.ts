@@ -506,7 +506,9 @@ describe('customer_health', () => {
   });
 
   it('never gives a one-time buyer a drop reason', () => {
-    const oneTimers = [...health.values()].filter((r) => r.active_days_total === 1 || r.active_days_total === '1');
+    const oneTimers = [...health.values()].filter(
+      (r) => r.active_days_total === 1 || r.active_days_total === '1',
+    );
     for (const r of oneTimers) {
       expect(r.reasons ?? []).not.toContain('ACTIVITY_DROP');
       expect(r.reasons ?? []).not.toContain('SPEND_DROP');
@@ -537,7 +539,7 @@ describe('customer_health', () => {
     expect(row('C02').value_at_risk).toBe(expected(2350, 363, 0.35));
     expect(row('C12').value_at_risk).toBe(expected(2600, 363, DEFAULT_P_CHURN));
     expect(row('C19').value_at_risk).toBe(expected(80, 121, 0.9));
-    expect(row('C18').value_at_risk).toBe(((40 * 12) / 365 * 90 * DEFAULT_P_CHURN).toFixed(2)); // 90 days of its MRR
+    expect(row('C18').value_at_risk).toBe((((40 * 12) / 365) * 90 * DEFAULT_P_CHURN).toFixed(2)); // 90 days of its MRR
   });
 
   it('puts a one-time buyer idle beyond the recent window with a high p_churn in dormant, not on the list', () => {

@@ -109,7 +109,11 @@ export interface SampleDetection {
   median_days_to_flag: number | null;
 }
 
-export async function sampleDetection(customers: number, seed: number, log: Logger): Promise<SampleDetection> {
+export async function sampleDetection(
+  customers: number,
+  seed: number,
+  log: Logger,
+): Promise<SampleDetection> {
   const dir = mkdtempSync(join(tmpdir(), 'churn-detection-sample-'));
   try {
     const { generateSample } = await import('../sample/generate.js');
@@ -146,7 +150,9 @@ export async function sampleDetection(customers: number, seed: number, log: Logg
         f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
         auc_risk_score: await db.number(aucSql('judged', 'risk_score', 'planted')),
         auc_recency: await db.number(aucSql('judged', 'days_since_last_activity', 'planted')),
-        flagged_by_archetype: Object.fromEntries(byArchetype.map((r) => [String(r.archetype), Number(r.share)])),
+        flagged_by_archetype: Object.fromEntries(
+          byArchetype.map((r) => [String(r.archetype), Number(r.share)]),
+        ),
       };
     } finally {
       db.close();
@@ -162,7 +168,11 @@ export async function sampleDetection(customers: number, seed: number, log: Logg
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');
 
-export async function benchDetection(options: { customers: number; seed: number; log: Logger }): Promise<void> {
+export async function benchDetection(options: {
+  customers: number;
+  seed: number;
+  log: Logger;
+}): Promise<void> {
   const cdnowDir = resolve(process.env.CDNOW_DIR ?? '../shared/datasets/cdnow');
   const lines: string[] = ['churn-pipeline bench --detection', ''];
   if (existsSync(join(cdnowDir, 'CDNOW_master.txt'))) {

@@ -67,6 +67,7 @@ create or replace temp macro sample_intensity(day, p1_start, p1_end, p2_start, p
 create or replace temp macro sample_poisson_key(lam) as
     least(1849, round(ln(1 + greatest(0, lam)) * 400))::integer;
 
--- A Poisson count from the CDF list of sample_poisson and a uniform u: the number of CDF values below u.
+-- A Poisson count from the CDF list of sample_poisson and a uniform u: the number of CDF values below u
+-- (0 without scanning the list when u is below P(N = 0), the common case of small means).
 create or replace temp macro sample_poisson_count(cdf, u) as
-    len(list_filter(cdf, lambda f: f < u));
+    case when u < cdf[1] then 0 else len(list_filter(cdf, lambda f: f < u)) end;

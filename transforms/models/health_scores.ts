@@ -15,15 +15,16 @@
 // Only compact arrays come into JavaScript: the purchase groups and a deterministic hash sample of at most
 // health.model_max_training_rows training rows. Scoring runs in SQL from the fitted coefficients, which also give
 // each reason code's contribution (coefficient x standardised feature, summed over the code's features).
-import { type BgNbdFit, type RfGroup } from '../../pipelines/model/bgnbd.js';
-import { type LogisticFit, fitLogistic } from '../../pipelines/model/logistic.js';
+
+import type { Db } from '../../pipelines/duckdb.js';
+import type { BgNbdFit, RfGroup } from '../../pipelines/model/bgnbd.js';
+import { fitLogistic, type LogisticFit } from '../../pipelines/model/logistic.js';
 import {
   fitMbgNbd,
   mbgExpectedPurchases,
   mbgPAlive,
   mbgProbNoPurchase,
 } from '../../pipelines/model/mbgnbd.js';
-import type { Db } from '../../pipelines/duckdb.js';
 import type { ModelContext, TsModel } from '../model.js';
 
 const FEATURES_TABLE = 'int_health_features';
@@ -118,7 +119,9 @@ async function readSettings(db: Db): Promise<Settings> {
     from run_params`);
   const daysPerUnit = DAYS_PER_UNIT[String(row?.unit ?? '')];
   if (daysPerUnit === undefined) {
-    throw new Error(`run_params.health_model_time_unit must be days or weeks, got ${JSON.stringify(row?.unit)}`);
+    throw new Error(
+      `run_params.health_model_time_unit must be days or weeks, got ${JSON.stringify(row?.unit)}`,
+    );
   }
   return {
     horizonDays: Number(row?.horizon),
@@ -145,7 +148,12 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
       where snapshot_role = '${role}' and purchase_frequency is not null
       group by all
       order by x, tx, t`);
-    const groups: RfGroup[] = rows.map((r) => ({ x: Number(r.x), tx: Number(r.tx), T: Number(r.t), n: Number(r.n) }));
+    const groups: RfGroup[] = rows.map((r) => ({
+      x: Number(r.x),
+      tx: Number(r.tx),
+      T: Number(r.t),
+      n: Number(r.n),
+    }));
     const customers = groups.reduce((s, g) => s + g.n, 0);
     const repeatBuyers = groups.reduce((s, g) => s + (g.x > 0 ? g.n : 0), 0);
     let fit: BgNbdFit | null = null;
@@ -157,7 +165,10 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
       try {
         const result = fitMbgNbd(groups);
         // A feature and a fallback need a good fit, not a paper-exact one: a small gradient is enough.
-        if (result.converged || (Number.isFinite(result.logLikelihood) && result.gradientNorm < GRADIENT_ACCEPT)) {
+        if (
+          result.converged ||
+          (Number.isFinite(result.logLikelihood) && result.gradientNorm < GRADIENT_ACCEPT)
+        ) {
           fit = result;
         } else message = result.message;
       } catch (err) {
@@ -218,7 +229,9 @@ async function buildModelInputs(db: Db): Promise<void> {
 /** Fits the logistic risk model on one snapshot's labelled rows (a hash sample), or says why not. */
 async function fitRiskModel(db: Db, settings: Settings, role: Role, trainedOn: Role): Promise<RiskModel> {
   const labelled = `from health_model_inputs where snapshot_role = '${trainedOn}' and churned_in_horizon is not null`;
-  const counts = await db.one(`select count(*) as n, count(*) filter (where churned_in_horizon) as churned ${labelled}`);
+  const counts = await db.one(
+    `select count(*) as n, count(*) filter (where churned_in_horizon) as churned ${labelled}`,
+  );
   const n = Number(counts?.n ?? 0);
   const churned = Number(counts?.churned ?? 0);
   const base = { role, trainedOn, trainingCustomers: n, trainingChurnRate: n > 0 ? churned / n : null };
@@ -255,7 +268,12 @@ async function fitRiskModel(db: Db, settings: Settings, role: Role, trainedOn: R
   for (let i = 0; i < rows; i++) y[i] = Number(labels[i]);
   const fit = fitLogistic({ features: FEATURES, x, y }, { l2: settings.l2 });
   if (!fit.converged) {
-    return { ...base, kind: 'mbgnbd', reason: `logistic regression did not converge in ${fit.iterations} iterations`, fit: null };
+    return {
+      ...base,
+      kind: 'mbgnbd',
+      reason: `logistic regression did not converge in ${fit.iterations} iterations`,
+      fit: null,
+    };
   }
   return {
     ...base,
@@ -310,7 +328,9 @@ async function writeScores(db: Db, models: RiskModel[]): Promise<void> {
     from health_model_inputs
     where snapshot_role = '${model.role}'`,
   );
-  await db.run(`create or replace table health_scores as ${parts.join('\nunion all')}\norder by snapshot_role, customer_id`);
+  await db.run(
+    `create or replace table health_scores as ${parts.join('\nunion all')}\norder by snapshot_role, customer_id`,
+  );
 }
 
 async function writeModelTable(db: Db, models: RiskModel[], mbg: MbgResult[]): Promise<void> {
@@ -360,7 +380,10 @@ export const healthScores: TsModel = {
     const settings = await readSettings(db);
     const mbg = await fitPurchaseModels(db, settings);
     await buildModelInputs(db);
-    const models = [await fitRiskModel(db, settings, 'score', 'train'), await fitRiskModel(db, settings, 'train', 'backtest')];
+    const models = [
+      await fitRiskModel(db, settings, 'score', 'train'),
+      await fitRiskModel(db, settings, 'train', 'backtest'),
+    ];
     await writeScores(db, models);
     await writeModelTable(db, models, mbg);
     await db.run('drop table if exists temp.main.health_model_inputs');
