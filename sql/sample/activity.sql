@@ -1,5 +1,5 @@
 -- activity.parquet: product usage. The first event on the sign-up day (and one on a resurrected
--- customer's return), then a Poisson number of events in every half month at the customer's own (noisy,
+-- customer's return), then a Poisson number of events in every month at the customer's own (noisy,
 -- seasonal, shaped) rate (sample_segments), placed uniformly in it; slow_regular customers also visit on
 -- 70% of their order days. Silent churners decline with their decay, resurrected customers pause in their
 -- gap, cancelled and lost customers stop, one_time customers stop two weeks after sign-up; 8% of the

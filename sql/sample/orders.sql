@@ -1,5 +1,5 @@
 -- orders.csv.gz: the first order on the sign-up day (and one on a resurrected customer's return), then a
--- Poisson number of orders in every half month at the customer's own (noisy, seasonal, shaped) rate
+-- Poisson number of orders in every month at the customer's own (noisy, seasonal, shaped) rate
 -- (sample_segments), placed uniformly in it; slow_regular customers order on their own clock instead
 -- (every 45-120 days, +-15%) and one_time customers never again. Amounts vary around the customer's basket
 -- size (lognormal, CV ~0.3, +8% in December); half of the silent churners also buy smaller baskets as they

@@ -7,7 +7,7 @@
 --   Rates. Every customer has an order rate and an activity-event rate per 30 days, lognormal with a
 --     coefficient of variation of 1 (orders: median 0.7 per 30 days, so some order weekly and many every 1-3
 --     months; activity: median 3, correlated 0.6 with the order rate; 8% of customers have no activity
---     events at all). Orders and events are Poisson counts per half month (sample_segments) of that rate
+--     events at all). Orders and events are Poisson counts per month (sample_segments) of that rate
 --     times a noisy-month factor per customer-month (gamma, mean 1, CV 0.4) times a mild seasonality (a
 --     December bump, a summer dip); the first order and event fall on the sign-up day.
 --   Archetypes (exact shares, assigned by hash rank):

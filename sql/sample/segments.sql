@@ -1,5 +1,5 @@
--- The expected numbers of orders and activity events of every customer in every half calendar month of
--- each phase of its behaviour (sample_profiles): rate per day x days x a noisy-month factor (gamma, mean 1,
+-- The expected numbers of orders and activity events of every customer in every calendar month of each
+-- phase of its behaviour (sample_profiles): rate per day x days x a noisy-month factor (gamma, mean 1,
 -- CV 0.4, one per customer and calendar month, shared by orders and activity) x seasonality (orders: the
 -- month's factor, activity: its square root) x the phase's shape at the middle of the segment.
 -- orders.sql and activity.sql draw Poisson counts from these means and place the events uniformly in the segment.
@@ -16,17 +16,13 @@ months as (
 
 calendar as (
     select
-        row_number() over (order by month_start, half) as bin_no,
+        row_number() over (order by month_start) as bin_no,
         date_diff('month', date_trunc('month', sample_history_start())::date, month_start) as month_no,
         -- Jan .. Dec: a December bump, a summer dip (mean 1)
         [0.93, 0.92, 1.0, 1.0, 1.0, 0.96, 0.86, 0.82, 1.0, 1.04, 1.16, 1.31][month(month_start)] as season,
-        greatest(0, date_diff('day', sample_history_start(), month_start + 15 * half))::integer as start_day,
-        least(
-            sample_span_days(),
-            date_diff('day', sample_history_start(), case when half = 0 then month_start + 14 else last_day(month_start) end)
-        )::integer as end_day
+        greatest(0, date_diff('day', sample_history_start(), month_start))::integer as start_day,
+        least(sample_span_days(), date_diff('day', sample_history_start(), last_day(month_start)))::integer as end_day
     from months
-    cross join (values (0), (1)) as halves (half)
 ),
 
 phases as (
