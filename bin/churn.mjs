@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// Entry point of the `churn` CLI: registers tsx so the TypeScript sources run as they are.
-import { register } from 'tsx/esm/api';
+// Entry point of the `churn` CLI. In a clone it runs the TypeScript sources as they are, through tsx; in the
+// container image (and in any `npm run build` output, where this file sits beside the compiled JavaScript) it
+// runs the JavaScript that tsc compiled.
+import { existsSync } from 'node:fs';
 
-// Process warnings (e.g. the AWS SDK's Node-version notice) go to stderr as JSON lines like every other log line.
-process.removeAllListeners('warning');
-process.on('warning', (warning) => {
-  process.stderr.write(
-    `${JSON.stringify({ level: 40, time: Date.now(), msg: `${warning.name}: ${warning.message}` })}\n`,
-  );
-});
+const source = new URL('../pipelines/cli.ts', import.meta.url);
 
-register();
-const { main } = await import('../pipelines/cli.ts');
+async function fromSource() {
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import(source.href);
+}
+
+const { main } = existsSync(source) ? await fromSource() : await import('../pipelines/cli.js');
 await main(process.argv);

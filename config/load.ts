@@ -60,7 +60,7 @@ function describe(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-/** One line per problem: the key's path, the value found, what is expected. */
+/** Every problem on one line, separated by "; ": the key's path, the value found, what is expected. */
 export function formatIssues(error: z.ZodError, raw: unknown, secrets: readonly string[]): string {
   return error.issues
     .map((issue) => {
@@ -73,7 +73,8 @@ export function formatIssues(error: z.ZodError, raw: unknown, secrets: readonly 
       for (const secret of secrets) if (secret) found = found.split(secret).join('***');
       return `config key "${key}": found ${found}, ${issue.message.replace(/^Invalid (input|option): /, '')}`;
     })
-    .join('\n');
+    .map((line) => line.replace(/\s+/g, ' ').trim())
+    .join('; ');
 }
 
 export function parseConfig(
@@ -83,7 +84,10 @@ export function parseConfig(
 ): { config: Config; secrets: string[] } {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(`${file} is not valid YAML: ${doc.errors[0]?.message}`);
+    // The yaml library's message carries a code frame on the lines after the first: keep the first line.
+    const first = doc.errors[0];
+    const reason = ((first?.message ?? '').split('\n')[0] ?? '').trim().replace(/:$/, '');
+    throw new ConfigError(`${file} is not valid YAML: ${reason}; fix the file, then run again`);
   }
   const raw: unknown = doc.toJS() ?? {};
   const secrets: string[] = [];
@@ -91,7 +95,7 @@ export function parseConfig(
   const result = configSchema.safeParse(interpolated);
   if (!result.success) {
     throw new ConfigError(
-      `${file} has ${result.error.issues.length} problem(s):\n${formatIssues(result.error, interpolated, secrets)}`,
+      `${file} has ${result.error.issues.length} problem(s): ${formatIssues(result.error, interpolated, secrets)}`,
     );
   }
   return { config: result.data, secrets };

@@ -72,6 +72,8 @@ const csvOptions = z.strictObject({
   /** Column names to use when the file has no header. */
   names: z.array(z.string()).optional(),
   encoding: z.enum(['utf-8', 'utf-16', 'latin-1']).default('utf-8'),
+  /** Longest CSV record (line) in bytes; DuckDB's default is 2 000 000. */
+  max_line_size: z.int().min(1024).optional(),
 });
 export type CsvOptions = z.infer<typeof csvOptions>;
 
@@ -81,7 +83,11 @@ export type FileFormat = z.infer<typeof fileFormat>;
 /** What every source kind shares: how the landed rows map to the canonical entity. */
 const mappingFields = {
   columns: z.record(z.string(), columnMapping).default({}),
-  /** A SQL boolean expression over the source columns; rows where it is false are left out (not quarantined). */
+  /**
+   * One SQL boolean expression over the source columns (DuckDB syntax); rows where it is not true are left out
+   * (not quarantined). Checked with DuckDB's parser: one expression, never further statements or clauses. A
+   * warehouse source sends it to the warehouse with the extraction query.
+   */
   where: z.string().min(1).optional(),
 };
 
@@ -186,6 +192,10 @@ const health = z.strictObject({
   at_risk_p_churn: z.number().min(0).max(1).default(0.5),
   /** silent_churn: p_churn at least this together with a decline in the customer's own history. */
   silent_churn_p_churn: z.number().min(0).max(1).default(0.5),
+  /** at_risk: p_decline (the learned chance of falling below drop_ratio x the own rate) at least this, with a drop or INACTIVE. */
+  at_risk_p_decline: z.number().min(0).max(1).default(0.45),
+  /** silent_churn: p_decline at least this together with a drop in the customer's own history. */
+  silent_churn_p_decline: z.number().min(0).max(1).default(0.6),
   /** Customers with a history (active days) this long are judged against their own rhythm. */
   rhythm_min_active_days: z.int().min(2).default(3),
   /** Below this many training customers (with a known outcome) the learned risk model falls back to MBG/NBD. */
@@ -209,6 +219,56 @@ const audience = z.strictObject({
   /** Offer tiers by value-at-risk quantile of the audience (first = highest value at risk). */
   offer_tiers: z.array(z.string()).min(1).default(['premium', 'standard', 'basic']),
 });
+
+/** Small numbers (spec "Small numbers"): no rate on a tiny base, no survey change called significant on a handful of answers. */
+const metrics = z.strictObject({
+  /** Churn, retention, NRR and GRR (also MRR-based, and cohort retention) are null when their start base has fewer customers; the base is published beside them. */
+  min_base_customers: z.int().min(1).default(10),
+  /** survey_trends.significant_change is never true with fewer responses than this in either period. */
+  min_survey_responses: z.int().min(1).default(30),
+});
+
+/**
+ * Customer columns the metric tables can be split by (segment_by). A timestamp column splits by its period
+ * (of period_grain, e.g. the signup month); a missing value is `unknown`.
+ */
+export const SEGMENT_COLUMNS = [
+  'segment',
+  'country',
+  'marketing_consent',
+  'signup_at',
+  'consent_at',
+  'cancelled_at',
+] as const;
+/** Customer columns that cannot split a published table, and why. */
+const NOT_SEGMENT_COLUMNS: Record<string, string> = {
+  customer_id: 'has one value per customer',
+  email: 'is personal data',
+  first_name: 'is personal data',
+  last_name: 'is personal data',
+};
+
+const segmentBy = z
+  .array(z.string().min(1))
+  .default(['segment'])
+  .superRefine((columns, ctx) => {
+    const expected = `use customer columns among ${SEGMENT_COLUMNS.join(', ')} (map an export's own attribute onto segment or country with sources.customers.columns)`;
+    columns.forEach((column, i) => {
+      if ((SEGMENT_COLUMNS as readonly string[]).includes(column)) {
+        if (columns.indexOf(column) < i)
+          ctx.addIssue({ code: 'custom', path: [i], message: `"${column}" is listed twice: list it once` });
+        return;
+      }
+      const why = NOT_SEGMENT_COLUMNS[column];
+      ctx.addIssue({
+        code: 'custom',
+        path: [i],
+        message: why
+          ? `customer column "${column}" ${why} and cannot split the metric tables: ${expected}`
+          : `"${column}" is not a customer column: ${expected}`,
+      });
+    });
+  });
 
 const quality = z.strictObject({
   /** The run fails when the quarantined share of an entity exceeds this. */
@@ -243,7 +303,14 @@ const checks = z.strictObject({
   relationships: checkSeverity.default('error'),
   freshness: z
     .strictObject({
+      /** A stale entity: `error` fails the run, `warn` publishes and flags it, `off` skips the check. */
       severity: checkSeverity.default('warn'),
+      /**
+       * No reactivation audience from stale inputs: when an activity-bearing entity (orders, activity, subscriptions)
+       * is stale, `error` fails the run before publishing anything, `warn` publishes the metric tables with a
+       * warning and an empty audience (nobody is mailed from old data), `off` publishes the audience anyway.
+       */
+      audience: checkSeverity.default('error'),
       /** Per entity: its newest timestamp may be at most this many days before the as-of date (configured sources only). */
       max_age_days: z.partialRecord(z.enum(ENTITIES), z.int().min(0)).default({ orders: 3, activity: 3 }),
     })
@@ -257,6 +324,11 @@ const checks = z.strictObject({
     .prefault({}),
   /** The quarantined share of an entity above quality.max_quarantine_share. */
   quarantine: checkSeverity.default('error'),
+  /**
+   * The manifest's reconciliation (transforms/reconciliation.ts) does not balance: a row or an amount of the input
+   * is neither staged, quarantined, left out by `where`, after the as-of date nor in the published facts.
+   */
+  reconciliation: checkSeverity.default('error'),
 });
 
 const notifications = z.strictObject({
@@ -288,11 +360,12 @@ export const configSchema = z.strictObject({
     .min(1)
     .default(['orders', 'activity', 'subscriptions']),
   cohort_by: z.enum(['first_active', 'signup']).default('first_active'),
-  /** Customer attributes that split cohort_retention, churn_summary and survey_trends (an `all` row is always there). */
-  segment_by: z.array(z.enum(['segment', 'country'])).default(['segment']),
+  /** Customer columns that split cohort_retention, churn_summary and survey_trends (an `all` row is always there). */
+  segment_by: segmentBy,
   csat_scale: z.union([z.literal(5), z.literal(10)]).default(5),
   health: health.prefault({}),
   audience: audience.prefault({}),
+  metrics: metrics.prefault({}),
   quality: quality.prefault({}),
   output: outputSchema.default({ type: 'local', path: 'out' }),
   /** Folder for the run ledger, lock, landed files and incremental state, relative to the config file. */
@@ -312,5 +385,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type HealthConfig = Config['health'];
 export type AudienceConfig = Config['audience'];
+export type MetricsConfig = Config['metrics'];
 export type ChecksConfig = Config['checks'];
 export type CheckSeverity = z.infer<typeof checkSeverity>;

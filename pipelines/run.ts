@@ -5,9 +5,17 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../config/load.js';
 import { ENTITIES } from '../config/schema.js';
-import { assertChecks, type CheckResult, type ChecksOutcome, runChecks } from '../transforms/checks.js';
+import {
+  assertChecks,
+  type CheckResult,
+  type ChecksOutcome,
+  runChecks,
+  withheldAudience,
+  withholdAudience,
+} from '../transforms/checks.js';
 import { codeModels } from '../transforms/models/index.js';
 import { createRunParams } from '../transforms/params.js';
+import type { Landing } from '../transforms/reconciliation.js';
 import {
   type AnyModel,
   loadSqlModels,
@@ -16,7 +24,7 @@ import {
   runModels,
 } from '../transforms/runner.js';
 import { Db, sqlString } from './duckdb.js';
-import type { Logger } from './log.js';
+import type { Logger, ProgressListener } from './log.js';
 import { acquireRunLock, LockError, type RunLock } from './ops/lock.js';
 import { notify } from './ops/notify.js';
 import { clearPauseMarkers, createPause, type Pause } from './ops/pause.js';
@@ -48,6 +56,8 @@ export interface RunOptions {
   trigger?: Trigger;
   /** When another run holds the output's lock: wait for it (true, or at most this many seconds) instead of refusing. */
   wait?: boolean | number;
+  /** Called as the long stages advance (sources landed, models built): a terminal draws it as a progress bar. */
+  onProgress?: ProgressListener;
 }
 
 export interface RunResult {
@@ -139,10 +149,11 @@ async function readSummary(db: Db): Promise<Record<string, string | number | nul
         (select nps from last_nps) as nps,
         (select count(*) from customer_health where status in ('at_risk', 'silent_churn')) as customers_flagged,
         (select count(*) from customer_health where status <> 'never_active') as customers_with_activity,
-        (select risk_model from health_model where snapshot_role = 'score') as risk_model,
+        (select risk_model from health_model where snapshot_role = 'score' and target = 'churn') as risk_model,
         (select auc from early_warning_backtest where section = 'overall') as backtest_auc,
         (select auc_recency from early_warning_backtest where section = 'overall') as backtest_auc_recency,
         (select auc_p_alive from early_warning_backtest where section = 'overall') as backtest_auc_p_alive,
+        (select auc_p_decline from early_warning_backtest where section = 'overall') as backtest_auc_p_decline,
         (select precision from early_warning_backtest where section = 'overall') as backtest_precision,
         (select recall from early_warning_backtest where section = 'overall') as backtest_recall,
         (select flagged_share from early_warning_backtest where section = 'overall') as backtest_flagged_share,
@@ -318,9 +329,13 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
   });
   try {
     const configured = ENTITIES.filter((e) => config.sources[e] !== undefined);
+    // What landing counted per entity (read, left out by `where`): the reconciliation starts from it.
+    const landing: Partial<Record<(typeof ENTITIES)[number], Landing>> = {};
     await createRunParams(db, config, { asOf, runStartedAt: now, configuredEntities: configured });
     await runMacros(db);
 
+    const onProgress = options.onProgress ?? (() => {});
+    onProgress({ stage: 'land', done: 0, total: configured.length, unit: 'sources' });
     await stage(
       'land',
       () =>
@@ -329,8 +344,11 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
           config,
           { baseDir: loaded.baseDir, landingRoot: join(stateDir, 'landing') },
           log,
-          (entity, rows) => {
+          (entity, rows, result) => {
             progress.landed[entity] = rows;
+            const done = Object.keys(progress.landed).length;
+            onProgress({ stage: 'land', done, total: configured.length, unit: 'sources', item: entity });
+            landing[entity] = { read: result.read, excluded: result.excluded };
           },
         ),
       (rows) => ({ rows }),
@@ -351,11 +369,14 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
     const notes: string[] = [];
     const models: AnyModel[] = [...loadSqlModels(), ...codeModels];
     const modelTimings: ModelTiming[] = [];
+    onProgress({ stage: 'transform', done: 0, total: models.length, unit: 'models' });
     await stage(
       'transform',
       () =>
         runModels({ db, config, log, asOf, notes }, models, (t) => {
           modelTimings.push(t);
+          const done = modelTimings.length;
+          onProgress({ stage: 'transform', done, total: models.length, unit: 'models', item: t.model });
           log.debug({ model: t.model, rows: t.rows, ms: t.ms }, 'model built');
         }),
       (t) => ({ models: t.length }),
@@ -374,12 +395,19 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
             asOf: run.previous.as_of,
             landedRows: run.previous.landed_rows,
           },
+          landing,
         });
         progress.checks = outcome;
         for (const warning of outcome.results.filter((r) => r.status === 'warn')) {
           log.warn({ check: warning.check, target: warning.target }, warning.message);
         }
         assertChecks(outcome);
+        // Stale activity with checks.freshness.audience: warn: the metric tables publish, the audience is empty.
+        const withheld = withheldAudience(outcome);
+        if (withheld) {
+          await withholdAudience(db);
+          notes.push(withheld.message);
+        }
         return outcome;
       },
       (c) => ({
@@ -401,7 +429,7 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
         );
     const fit = (await db.tableExists('bgnbd_fit')) ? ((await db.one('select * from bgnbd_fit')) ?? {}) : {};
     const healthModel = (await db.tableExists('health_model'))
-      ? await db.all('select * from health_model order by snapshot_role')
+      ? await db.all('select * from health_model order by target, snapshot_role')
       : [];
     const backtest = (await db.tableExists('early_warning_backtest'))
       ? await db.all(
@@ -419,6 +447,7 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
       config_file: loaded.file,
       tables,
       quarantine,
+      reconciliation: checks.reconciliation,
       timings_ms: timings,
       model_timings: modelTimings,
       notes,

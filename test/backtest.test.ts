@@ -19,6 +19,8 @@ interface Customer {
   pAlive: number | null;
   daysSince: number;
   churned: boolean;
+  pDecline: number | null;
+  declined: boolean | null;
   /** Days from the snapshot to the last activity up to D (negative: before the snapshot). */
   lead: number;
 }
@@ -37,6 +39,8 @@ function population(): Customer[] {
       pAlive: i % 5 === 0 ? null : 1 - pChurn / 2,
       daysSince: (i * 13) % 50,
       churned,
+      pDecline: i % 3 === 0 ? null : ((i * 11) % 10) / 10,
+      declined: i % 3 === 0 ? null : (i * 3) % 5 < 2,
       lead: churned ? -((i * 13) % 50) : 10 + (i % 60),
     });
   }
@@ -83,12 +87,13 @@ describe('early_warning_backtest', () => {
     await runMacros(db);
     const values = people.map(
       (c) =>
-        `('${c.id}', 'train', date '${SNAPSHOT}', date '${AS_OF}', '${c.status}', ${c.pChurn}, ${c.pAlive ?? 'null'}, ${c.daysSince}, 'logistic', ${c.churned})`,
+        `('${c.id}', 'train', date '${SNAPSHOT}', date '${AS_OF}', '${c.status}', ${c.pChurn}, ${c.pAlive ?? 'null'}, ${c.daysSince}, 'logistic', ${c.churned}, ${c.pDecline ?? 'null'}, ${c.declined ?? 'null'})`,
     );
     await db.run(`
       create table int_health_status as
       select * from (values ${values.join(', ')}) as t(customer_id, snapshot_role, snapshot_date, outcome_date,
-          status, p_churn, p_alive, days_since_last_activity, risk_model, churned_in_horizon)`);
+          status, p_churn, p_alive, days_since_last_activity, risk_model, churned_in_horizon, p_decline,
+          declined_in_horizon)`);
     const later = people.map((c) => `('${c.id}', 'score', date '${dateOffset(SNAPSHOT, c.lead)}')`);
     await db.run(`
       create table int_health_features as
@@ -132,6 +137,14 @@ describe('early_warning_backtest', () => {
       pairwiseAuc(
         withModel.map((c) => 1 - (c.pAlive ?? 0)),
         withModel.map((c) => c.churned),
+      ),
+      12,
+    );
+    const withRate = people.filter((c) => c.pDecline !== null);
+    expect(overall.auc_p_decline).toBeCloseTo(
+      pairwiseAuc(
+        withRate.map((c) => c.pDecline ?? 0),
+        withRate.map((c) => c.declined === true),
       ),
       12,
     );

@@ -67,6 +67,20 @@ describe('config', () => {
     expect(() => loadConfig('/nonexistent/churn.yaml')).toThrow(/cannot read config file .*--config/);
   });
 
+  it('says every problem on one line', () => {
+    const many = problem('period_grain: fortnight\nhealth:\n  recent_days: -3\nsourcez: {}\n');
+    expect(many).not.toContain('\n');
+    expect(many).toMatch(
+      /^test\.yaml has 3 problem\(s\): config key "period_grain": found "fortnight", .*; config key "health\.recent_days": found -3, .*; unknown key\(s\) "sourcez" at the top level/,
+    );
+    const yaml = problem('sources: [unclosed\n');
+    expect(yaml).not.toContain('\n');
+    expect(yaml).toMatch(
+      /^test\.yaml is not valid YAML: .* at line \d+, column \d+; fix the file, then run again$/,
+    );
+    expect(problem('a: 1\n  b: 2\n')).not.toContain('\n');
+  });
+
   it('loads the embedded default', () => {
     const loaded = loadConfig();
     expect(Object.keys(loaded.config.sources).sort()).toEqual([

@@ -25,6 +25,8 @@ interface Fixture {
   pAlive: Record<string, number>;
   /** p_churn by customer at D; customers not listed get DEFAULT_P_CHURN. */
   pChurn: Record<string, number>;
+  /** p_decline by customer at D; customers not listed get DEFAULT_P_DECLINE. */
+  pDecline: Record<string, number>;
   history: { as_of: string; customer_id: string | null; email: string | null }[];
 }
 
@@ -38,7 +40,7 @@ function at(days: number, hour = 12): string {
 }
 
 function emptyFixture(): Fixture {
-  return { rows: {}, pAlive: {}, pChurn: {}, history: [] };
+  return { rows: {}, pAlive: {}, pChurn: {}, pDecline: {}, history: [] };
 }
 
 function add(f: Fixture, entity: Entity, row: RawRow): void {
@@ -174,6 +176,12 @@ function healthFixture(): Fixture {
   customer(f, 'C03'); // ACTIVITY_DROP: daily activity in the baseline window only, orders unchanged
   steady(f, 'C03');
   activityEvents(f, 'C03', 269, 90);
+  f.pDecline.C03 = 0.55;
+
+  customer(f, 'C03B'); // the same drop, and the decline model is surer (0.7): silent_churn before any silence
+  steady(f, 'C03B');
+  activityEvents(f, 'C03B', 269, 90);
+  f.pDecline.C03B = 0.7;
 
   customer(f, 'C04'); // SPEND_DROP: same weekly rhythm, 100 -> 20 per order in the recent window
   orders(f, 'C04', 362, 5, (d) => (d >= 90 ? 100 : 20));
@@ -323,6 +331,7 @@ function audienceFixture(f: Fixture, options: { bConsentFrom?: number } = {}): F
 // --- building the database ----------------------------------------------------------------------------
 
 const DEFAULT_P_CHURN = 0.1;
+const DEFAULT_P_DECLINE = 0.1;
 const REASONS = [
   'inactive',
   'activity_drop',
@@ -399,10 +408,12 @@ async function build(f: Fixture, config: Config = configSchema.parse({})): Promi
         customer_id,
         snapshot_role,
         ${Object.keys(f.pChurn).length ? given(f.pChurn, DEFAULT_P_CHURN) : `${DEFAULT_P_CHURN}::double`} as p_churn,
+        ${Object.keys(f.pDecline).length ? given(f.pDecline, DEFAULT_P_DECLINE) : `${DEFAULT_P_DECLINE}::double`} as p_decline,
         ${REASONS.map((r) => `null::double as contrib_${r}`).join(', ')},
         ${Object.keys(f.pAlive).length ? given(f.pAlive, null) : 'null::double'} as p_alive,
         ${Object.keys(f.pAlive).length ? `${given(f.pAlive, null)} * 3` : 'null::double'} as expected_purchases_next_90d,
-        'logistic' as risk_model
+        'logistic' as risk_model,
+        'logistic' as decline_model
     from int_health_features`);
   await db.run(`create table audience_history (as_of date, customer_id varchar, email varchar)`);
   for (const h of f.history) {
@@ -456,7 +467,7 @@ describe('customer_health', () => {
     expect(row('N01').status).toBe('never_active');
     expect(row('N01').reasons).toBeNull();
     expect(row('X99').status).toBe('never_active');
-    expect(health.size).toBe(24 + 14 + 40);
+    expect(health.size).toBe(25 + 14 + 40);
   });
 
   it('flags nothing on the steady customer', () => {
@@ -500,8 +511,11 @@ describe('customer_health', () => {
     expect(row('C02').status).toBe('at_risk');
     expect(row('C02').risk_score).toBe(35);
     expect(row('C02').p_alive).toBeNull();
-    // a very strong drop (a tenth of health.decline_p_value) goes on the list even with a low p_churn
+    // a drop the decline model believes (p_decline 0.55) goes on the list even with a low p_churn
     expect(row('C03').status).toBe('at_risk');
+    expect(row('C03').p_decline).toBe(0.55);
+    expect(row('C03B').reasons).toEqual(['ACTIVITY_DROP']);
+    expect(row('C03B').status).toBe('silent_churn');
     expect(row('C03').activity_decline_p as number).toBeLessThan(1e-6);
   });
 
@@ -630,7 +644,7 @@ describe('reactivation_audience', () => {
     expect(await db.number(`select count(*) - count(distinct email) from reactivation_audience`)).toBe(0);
     expect(
       await db.number(
-        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id not in ('C02', 'C03')`,
+        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id not in ('C02', 'C03', 'C03B')`,
       ),
     ).toBe(0);
     const a01 = await db.one(`select * from reactivation_audience where customer_id = 'A01'`);
@@ -650,6 +664,7 @@ describe('reactivation_audience', () => {
     const included = [
       'C02',
       'C03',
+      'C03B',
       'C15',
       'A01',
       'A09',
@@ -670,7 +685,7 @@ describe('reactivation_audience', () => {
       ['included_control', controls],
     ]);
     expect(controls).toBeGreaterThan(0);
-    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 56, 2);
+    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 57, 2);
   });
 
   it('ranks by value at risk and splits offer tiers in order', async () => {

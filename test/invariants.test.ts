@@ -51,7 +51,8 @@ describe('metric invariants on random inputs', () => {
           const db = await buildFixture({
             asOf: '2024-12-31',
             csv: { orders: `${orderCsv}\n`, subscriptions: `${subCsv}\n` },
-            config: { period_grain: periodGrain },
+            // Six customers: the small-base guard is lowered so that the rates are published and checked.
+            config: { period_grain: periodGrain, metrics: { min_base_customers: 1 } },
             only: ['churn_summary', 'cohort_retention', 'fct_customer_period'],
           });
           try {

@@ -167,6 +167,27 @@ describe.skipIf(!existsSync(join(datasets, 'online_retail/online_retail.csv.gz')
         expect(await db.number(`select count(*) from stg_orders where status = 'refunded'`)).toBeGreaterThan(
           8000,
         );
+        // Small numbers: Netherlands 2011-08 has one customer at the start (NRR was 154,987.7%): no rate, the
+        // base is published; no segment-month gets a rate on fewer than 10 customers.
+        expect(
+          await db.one(
+            `select customers_start::integer as customers_start, revenue_start::double as revenue_start,
+                    nrr_pct, grr_pct, churn_rate_pct from churn_summary
+             where segment_by = 'country' and segment = 'NETHERLANDS' and period_start = '2011-08-01'`,
+          ),
+        ).toEqual({
+          customers_start: 1,
+          revenue_start: 26.02,
+          nrr_pct: null,
+          grr_pct: null,
+          churn_rate_pct: null,
+        });
+        expect(
+          await db.number(
+            `select count(*) from churn_summary where customers_start < 10 and (nrr_pct is not null or churn_rate_pct is not null)`,
+          ),
+        ).toBe(0);
+        expect(await db.number(`select max(nrr_pct) from churn_summary`)).toBeLessThan(300);
       } finally {
         db.close();
       }
@@ -195,6 +216,18 @@ describe.skipIf(!existsSync(join(datasets, 'olist_sample/olist_orders_dataset.cs
       );
       expect(csat).toEqual(direct);
       expect(await db.all(BROKEN_INVARIANTS)).toEqual([]);
+      // Small numbers: a state-month with a handful of reviews is never a significant change (54 were, 49 of
+      // them on fewer than 10 responses in one of the two months); the national months keep theirs.
+      expect(
+        await db.number(
+          `select count(*) from survey_trends where significant_change and least(responses, previous_responses) < 30`,
+        ),
+      ).toBe(0);
+      const national = await db.all<{ month: string }>(
+        `select strftime(period_start, '%Y-%m') as month from survey_trends
+         where segment_by = 'all' and significant_change order by 1`,
+      );
+      expect(national.map((r) => r.month)).toEqual(expect.arrayContaining(['2018-03', '2018-04', '2018-05']));
     } finally {
       db.close();
     }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Entity, sourceSchema, type WarehouseSourceConfig } from '../config/schema.js';
+import { configSchema, type Entity, sourceSchema, type WarehouseSourceConfig } from '../config/schema.js';
 import { Db, type Row, sqlString } from '../pipelines/duckdb.js';
 import { silentLogger } from '../pipelines/log.js';
 import type { Landed, SourceContext } from '../pipelines/sources/source.js';
@@ -18,6 +18,7 @@ import {
   WarehouseSource,
   type WarehouseSourceOptions,
 } from '../pipelines/sources/warehouse.js';
+import { buildModels } from './support/models.js';
 import { startMysql } from './support/mysql.js';
 import { startPostgres, type TestPostgres } from './support/pg.js';
 
@@ -193,6 +194,142 @@ async function pgChunks(env: TestPostgres): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// `where:` pushed into the warehouse query, and quarantined rows named by their key (both dialects).
+
+type Exec = (text: string) => Promise<unknown>;
+
+/** w_orders: ids 1..10, amount = id * 1.5, status 'test' for ids 3, 6 and 9, updated 1 minute apart. */
+async function createWhereTable(exec: Exec, ts: (minute: number) => string): Promise<void> {
+  await exec(
+    `create table w_orders (order_id bigint primary key, customer_id varchar(20), amount decimal(10,2),
+       status varchar(20), updated_at timestamp not null)`,
+  );
+  const rows = Array.from(
+    { length: 10 },
+    (_, i) =>
+      `(${i + 1}, 'C${i % 3}', ${((i + 1) * 1.5).toFixed(2)}, '${(i + 1) % 3 === 0 ? 'test' : 'completed'}', ${ts(i)})`,
+  );
+  await exec(`insert into w_orders values ${rows.join(', ')}`);
+}
+
+async function wherePushdown(
+  dialect: 'postgres' | 'mysql',
+  url: string,
+  exec: Exec,
+  count: (table: string) => Promise<number>,
+  ts: (minute: number) => string,
+): Promise<void> {
+  await createWhereTable(exec, ts);
+  const base = { dialect, connection: url, table: 'w_orders' };
+  // Only the matching rows leave the warehouse.
+  const { landed, source } = await landOnce(
+    warehouse({ ...base, where: "status <> 'test' and amount > 3 and lower(customer_id) like 'c%'" }),
+    await landingDir(),
+  );
+  expect(landed.whereApplied).toBe(true);
+  expect(source.lastLand).toMatchObject({ mode: 'full', rowsExtracted: 5 });
+  const { rows } = await readLanded(landed, 'order_id::int');
+  expect(rows.map((r) => r.order_id)).toEqual(['4', '5', '7', '8', '10']);
+
+  // A second statement is never sent: the text is parsed by DuckDB and rebuilt by kysely.
+  const fail = async (where: string): Promise<string> => {
+    const error = await landOnce(warehouse({ ...base, where }), await landingDir()).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(error?.message).not.toContain('\n');
+    return error?.message ?? '';
+  };
+  expect(await fail('true); drop table w_orders; select (1')).toMatch(
+    /sources\.orders\.where is not a valid SQL expression/,
+  );
+  expect(await fail('true; drop table w_orders')).toMatch(
+    /sources\.orders\.where must be one SQL expression/,
+  );
+  expect(await count('w_orders')).toBe(10);
+  // String constants are bound parameters, not SQL.
+  const quoted = await landOnce(
+    warehouse({ ...base, where: "status = 'x''; drop table w_orders; --'" }),
+    await landingDir(),
+  );
+  expect(quoted.source.lastLand?.rowsExtracted).toBe(0);
+  expect(await count('w_orders')).toBe(10);
+  // What cannot be translated, and a wrong column, say so.
+  expect(await fail("regexp_matches(status, 'x')")).toMatch(
+    /sources\.orders\.where "regexp_matches\(status, 'x'\)": function regexp_matches\(\) cannot be sent to the warehouse \(supported: /,
+  );
+  expect(await fail("statsu = 'x'")).toMatch(
+    /column "statsu" is not in the source; its columns are "order_id", /,
+  );
+  expect(await fail('amount + 1')).toMatch(/is not a true\/false condition/);
+
+  // Incremental: a re-read row that no longer matches (a soft delete) leaves the landing; a new one arrives.
+  const dir = await landingDir();
+  const config = warehouse({ ...base, where: "status <> 'test'", cursor_column: 'updated_at' });
+  const first = await landOnce(config, dir);
+  expect(first.source.lastLand).toMatchObject({ rowsExtracted: 7, rowsLanded: 7 });
+  await exec(`update w_orders set status = 'test', updated_at = ${ts(30)} where order_id = 4`);
+  await exec(`insert into w_orders values (11, 'C1', 16.50, 'completed', ${ts(31)})`);
+  const second = await landOnce(config, dir);
+  expect(second.source.lastLand).toMatchObject({ mode: 'incremental', rowsDropped: 1, rowsLanded: 7 });
+  const after = await readLanded(second.landed, 'order_id::int');
+  expect(after.rows.map((r) => r.order_id)).toEqual(['1', '2', '5', '7', '8', '10', '11']);
+  // A changed where is a changed extraction: everything is read again.
+  const third = await landOnce(
+    warehouse({ ...base, where: "status = 'test'", cursor_column: 'updated_at' }),
+    dir,
+  );
+  expect(third.source.lastLand).toMatchObject({ mode: 'full', rowsExtracted: 4 });
+}
+
+/** Quarantined warehouse rows name the entity key (the same in full and incremental runs), not a file row. */
+async function quarantineKeys(dialect: 'postgres' | 'mysql', url: string, exec: Exec): Promise<void> {
+  await exec(
+    `create table k_orders (order_id varchar(20) primary key, customer_id varchar(20), ordered_at varchar(30),
+       amount varchar(20), updated_at bigint)`,
+  );
+  await exec(
+    `insert into k_orders values ('O1', 'C1', '2024-01-05 10:00:00', '10.00', 1), ('O''2', 'C1', 'yesterday', '5', 2),
+       ('O3', 'C2', '2024-01-06 10:00:00', 'ten', 3)`,
+  );
+  const dir = await landingDir();
+  const config = configSchema.parse({
+    sources: {
+      orders: { type: 'warehouse', dialect, connection: url, table: 'k_orders', cursor_column: 'updated_at' },
+    },
+  });
+  const quarantine = async (): Promise<Row[]> => {
+    const db = await buildModels(config, dir, '2024-01-31', { only: ['quarantine'] });
+    try {
+      return await db.all(
+        'select source_file, source_row, column_name, value from quarantine order by value',
+      );
+    } finally {
+      db.close();
+    }
+  };
+  const expected = [
+    {
+      source_file: `${dialect} table k_orders where order_id = 'O3'`,
+      source_row: '1', // the first (only) row with that key
+      column_name: 'amount',
+      value: 'ten',
+    },
+    {
+      source_file: `${dialect} table k_orders where order_id = 'O''2'`,
+      source_row: '1',
+      column_name: 'ordered_at',
+      value: 'yesterday',
+    },
+  ];
+  expect(await quarantine()).toEqual(expected);
+  // The next night extracts incrementally (one new row): the quarantine still names the same rows.
+  await exec(`insert into k_orders values ('O4', 'C1', '2024-01-07 10:00:00', '1', 4)`);
+  expect(await quarantine()).toEqual(expected);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 describe('warehouse helpers', () => {
   it('converts server timestamps to ISO-8601, UTC when an offset is given', () => {
@@ -275,6 +412,37 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
 
   it('streams in batch_size chunks into several numbered Parquet files; full extracts replace them', async () => {
     await pgChunks(env);
+  });
+
+  it('pushes where: into the query through kysely; incremental runs drop rows that stop matching', async () => {
+    await wherePushdown(
+      'postgres',
+      env.url,
+      (text) => pgExec(env.url, text),
+      async (table) => Number((await pgExec(env.url, `select count(*) as n from ${table}`)).rows[0]?.n),
+      (minute) => `timestamp '2024-01-01 00:00:00' + interval '${minute} minutes'`,
+    );
+  });
+
+  it('names quarantined rows by their key', async () => {
+    await quarantineKeys('postgres', env.url, (text) => pgExec(env.url, text));
+  });
+
+  it('runs a query: as one statement, never a second one after it', async () => {
+    const error = await landOnce(
+      warehouse({
+        dialect: 'postgres',
+        connection: env.url,
+        query: 'select 1 as order_id) as src; create table smuggled (a int); select * from (select 1',
+      }),
+      await landingDir(),
+    ).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toMatch(/^orders source \(postgres query at .*\): cannot read: /);
+    const exists = await pgExec(env.url, "select to_regclass('smuggled') is not null as found");
+    expect(exists.rows[0]?.found).toBe(false);
   });
 
   it('lands a query (wrapped as a subquery, trailing semicolon allowed)', async () => {
@@ -703,6 +871,23 @@ describe.skipIf(!mysql.available)(
         updated_at: '2024-01-01T10:00:00.000000Z',
       });
       expect(rows[110]).toMatchObject({ 'order id': '111', updated_at: '2024-01-01T07:45:00.500000Z' });
+    });
+
+    it('pushes where: into the query through kysely; incremental runs drop rows that stop matching', async () => {
+      await wherePushdown(
+        'mysql',
+        url,
+        (text) => conn.query(text),
+        async (table) => {
+          const [rows] = await conn.query(`select count(*) as n from ${table}`);
+          return Number((rows as { n: number }[])[0]?.n);
+        },
+        (minute) => `timestamp '2024-01-01 00:00:00' + interval ${minute} minute`,
+      );
+    });
+
+    it('names quarantined rows by their key', async () => {
+      await quarantineKeys('mysql', url, (text) => conn.query(text));
     });
 
     it('check() names unknown tables, missing columns and bad credentials', async () => {

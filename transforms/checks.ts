@@ -6,6 +6,13 @@
 import { type CheckSeverity, type Config, ENTITIES, type Entity } from '../config/schema.js';
 import { type Db, sqlIdent, sqlString } from '../pipelines/duckdb.js';
 import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
+import {
+  describeMoney,
+  describeRows,
+  type Landing,
+  type Reconciliation,
+  reconcile,
+} from './reconciliation.js';
 
 export class QualityError extends Error {
   override readonly name = 'QualityError';
@@ -19,6 +26,7 @@ export const CHECK_KINDS = [
   'freshness',
   'volume',
   'quarantine',
+  'reconciliation',
 ] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
@@ -48,11 +56,15 @@ export interface CheckContext {
   configured: readonly Entity[];
   /** Raw rows per entity of the previous successful run of this output (volume check), with its id. */
   previous?: { runId: string; asOf: string; landedRows: Record<string, number> };
+  /** What landing counted per entity (rows read, rows left out by `where`), for the reconciliation. */
+  landing?: Partial<Record<Entity, Landing>>;
 }
 
 export interface ChecksOutcome {
   results: CheckResult[];
   quarantine: Record<string, QuarantineCount>;
+  /** Where every input row and amount went (the manifest's `reconciliation`). */
+  reconciliation: Reconciliation;
   passed: number;
   warned: number;
   failed: number;
@@ -65,7 +77,9 @@ export const ACCEPTED_VALUES: { table: string; column: string; values: readonly 
   {
     table: 'fct_customer_period',
     column: 'lifecycle',
-    values: ['new', 'retained', 'resurrected', 'churned', 'dormant'],
+    // not_yet_active: a period before the first activity: of a signup-based cohort (cohort_by: signup), or a
+    // period with money (a refund before the first purchase, a customer who never bought).
+    values: ['new', 'retained', 'resurrected', 'churned', 'dormant', 'not_yet_active'],
   },
   {
     table: 'customer_health',
@@ -247,37 +261,98 @@ async function relationships(ctx: CheckContext, results: (CheckResult | null)[])
   }
 }
 
+/** The entities whose rows make a customer active: stale ones must not pick whom to write to. */
+export const ACTIVITY_ENTITIES: readonly Entity[] = ['orders', 'activity', 'subscriptions'];
+
+/** The target of the freshness gate on the reactivation audience. */
+export const AUDIENCE_FRESHNESS_TARGET = 'reactivation_audience';
+
 async function freshness(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
   const { db, config, asOf } = ctx;
   const settings = config.checks.freshness;
+  // Activity-bearing entities found stale (their message), for the audience gate.
+  const stale: string[] = [];
+  let entityFailed = false;
   for (const entity of ENTITIES) {
     const maxAge = settings.max_age_days[entity];
     if (maxAge === undefined || !ctx.configured.includes(entity)) continue;
-    const table = `stg_${entity}`;
-    const column = FRESHNESS_COLUMNS[entity];
-    const problem = missing(table, await columnsOf(db, table), [column]);
-    if (problem) {
-      results.push(outcome('freshness', entity, settings.severity, 1, `freshness: ${problem}`));
+    if (settings.severity === 'off' && (settings.audience === 'off' || !ACTIVITY_ENTITIES.includes(entity))) {
       continue;
     }
-    const row = await db.one<{ newest: string | null; age: number | string | null }>(
-      `select strftime(newest, '%Y-%m-%d') as newest, date_diff('day', newest, date ${sqlString(asOf)}) as age
-       from (select max(business_date(${sqlIdent(column)}, (select time_zone from run_params))) as newest
-             from ${sqlIdent(table)})`,
-    );
-    const age = row?.age === null || row?.age === undefined ? null : Number(row.age);
-    const stale = age === null || age > maxAge;
-    results.push(
-      outcome(
-        'freshness',
-        entity,
-        settings.severity,
-        stale ? 1 : 0,
+    const table = `stg_${entity}`;
+    const column = FRESHNESS_COLUMNS[entity];
+    let message: string;
+    let isStale: boolean;
+    const problem = missing(table, await columnsOf(db, table), [column]);
+    if (problem) {
+      message = `freshness: ${problem}`;
+      isStale = true;
+    } else {
+      const row = await db.one<{ newest: string | null; age: number | string | null }>(
+        `select strftime(newest, '%Y-%m-%d') as newest, date_diff('day', newest, date ${sqlString(asOf)}) as age
+         from (select max(business_date(${sqlIdent(column)}, (select time_zone from run_params))) as newest
+               from ${sqlIdent(table)})`,
+      );
+      const age = row?.age === null || row?.age === undefined ? null : Number(row.age);
+      isStale = age === null || age > maxAge;
+      message =
         age === null
           ? `freshness: ${entity} has no rows up to the as-of date ${asOf} (${table}.${column})`
           : `freshness: the newest ${entity} row (${column}) is from ${row?.newest}, ${age} days before the as-of date ${asOf}; ` +
-              `checks.freshness.max_age_days.${entity} is ${maxAge}`,
-      ),
+            `checks.freshness.max_age_days.${entity} is ${maxAge}`;
+    }
+    const result = outcome('freshness', entity, settings.severity, isStale ? 1 : 0, message);
+    results.push(result);
+    if (result?.status === 'fail') entityFailed = true;
+    if (isStale && ACTIVITY_ENTITIES.includes(entity)) stale.push(message.replace(/^freshness: /, ''));
+  }
+  // A run that fails on freshness already publishes nothing; otherwise stale activity keeps the audience back.
+  if (entityFailed) return;
+  const reason = stale.join('; ');
+  results.push(
+    outcome(
+      'freshness',
+      AUDIENCE_FRESHNESS_TARGET,
+      settings.audience,
+      stale.length,
+      settings.audience === 'error'
+        ? `freshness: no reactivation audience from stale inputs: ${reason}. ` +
+            'Deliver fresh exports, or set checks.freshness.audience: warn to publish the metric tables without an audience'
+        : `freshness: the reactivation audience is withheld (published empty) because its inputs are stale: ${reason}; ` +
+            'checks.freshness.audience is warn',
+    ),
+  );
+}
+
+/** The audience gate's result when it withholds the audience (status warn), else undefined. */
+export function withheldAudience(outcome: ChecksOutcome): CheckResult | undefined {
+  return outcome.results.find(
+    (r) => r.check === 'freshness' && r.target === AUDIENCE_FRESHNESS_TARGET && r.status === 'warn',
+  );
+}
+
+/**
+ * Empties the reactivation audience (the table and both CSV files) so that nobody is mailed from stale inputs;
+ * audience_exclusions counts the candidates who would have been included under `withheld_stale_inputs`.
+ */
+export async function withholdAudience(db: Db): Promise<void> {
+  for (const table of [
+    'reactivation_audience',
+    'reactivation_audience_csv',
+    'reactivation_audience_hashed_csv',
+  ]) {
+    if (await db.tableExists(table)) await db.run(`delete from ${sqlIdent(table)}`);
+  }
+  if (await db.tableExists('audience_exclusions')) {
+    await db.run(
+      `insert into audience_exclusions (reason, step, customers, candidates, share_pct)
+       select 'withheld_stale_inputs', max(step) + 1, sum(customers) filter (where reason like 'included_%'),
+              max(candidates),
+              coalesce(round(100.0 * sum(customers) filter (where reason like 'included_%') / nullif(max(candidates), 0), 2), 0)
+       from audience_exclusions`,
+    );
+    await db.run(
+      `update audience_exclusions set customers = 0, share_pct = 0 where reason like 'included_%'`,
     );
   }
 }
@@ -344,6 +419,44 @@ async function quarantineShare(
   }
 }
 
+/** The reconciliation gate: one result per entity's rows and per entity's money. */
+async function reconciliationChecks(
+  ctx: CheckContext,
+  results: (CheckResult | null)[],
+): Promise<Reconciliation> {
+  const severity = ctx.config.checks.reconciliation;
+  const { reconciliation, problems } = await reconcile(ctx.db, ctx.configured, ctx.landing);
+  for (const p of problems) {
+    results.push(
+      outcome('reconciliation', p.target, severity, 1, `reconciliation: ${p.target}: ${p.message}`),
+    );
+  }
+  for (const [entity, rows] of Object.entries(reconciliation.rows)) {
+    const failing = rows.balanced ? 0 : Math.max(1, Math.abs(rows.unaccounted));
+    results.push(
+      outcome(
+        'reconciliation',
+        `${entity} rows`,
+        severity,
+        failing,
+        describeRows(entity as Entity, ctx.asOf, rows),
+      ),
+    );
+  }
+  for (const [entity, amounts] of Object.entries(reconciliation.money)) {
+    results.push(
+      outcome(
+        'reconciliation',
+        `${entity} amount`,
+        severity,
+        amounts.balanced ? 0 : 1,
+        describeMoney(entity, ctx.asOf, amounts),
+      ),
+    );
+  }
+  return reconciliation;
+}
+
 /** Runs every configured gate; never throws for a failed gate (see `assertChecks`). */
 export async function runChecks(ctx: CheckContext): Promise<ChecksOutcome> {
   const collected: (CheckResult | null)[] = [];
@@ -354,10 +467,12 @@ export async function runChecks(ctx: CheckContext): Promise<ChecksOutcome> {
   await uniqueAndNotNull(ctx, collected);
   await acceptedValues(ctx, collected);
   await relationships(ctx, collected);
+  const reconciliation = await reconciliationChecks(ctx, collected);
   const results = collected.filter((r): r is CheckResult => r !== null);
   return {
     results,
     quarantine,
+    reconciliation,
     passed: results.filter((r) => r.status === 'pass').length,
     warned: results.filter((r) => r.status === 'warn').length,
     failed: results.filter((r) => r.status === 'fail').length,

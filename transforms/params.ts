@@ -37,6 +37,7 @@ export function paramColumns(config: Config, params: RunParams): Record<string, 
   for (const [section, values] of [
     ['health', config.health],
     ['audience', config.audience],
+    ['metrics', config.metrics],
   ] as const) {
     for (const [key, value] of Object.entries(values)) {
       columns[`${section}_${key}`] = literal(value);

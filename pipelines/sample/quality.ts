@@ -78,6 +78,7 @@ export async function medianDaysToFlag(
   asOf: string,
   log: Logger,
   stepDays = 7,
+  onNight?: (done: number, total: number) => void,
 ): Promise<{ median_days_to_flag: number | null; nights_evaluated: number }> {
   const { config } = loaded;
   const stateDir = resolvePath(loaded, config.state_dir);
@@ -103,6 +104,10 @@ export async function medianDaysToFlag(
     const models = selectModels([...loadSqlModels(), ...codeModels], ['customer_health']);
     const nightly = models.filter((m) => !m.name.startsWith('chk_'));
     const quiet = log.child({}, { level: 'warn' });
+    // Every stepDays-th night from the first planted decay, and the as-of date itself.
+    const span = Math.round((Date.parse(asOf) - Date.parse(first)) / 86_400_000);
+    const total = span < 0 ? 0 : Math.floor(span / stepDays) + 1 + (span % stepDays > 0 ? 1 : 0);
+    onNight?.(0, total);
     let nights = 0;
     for (let night = new Date(`${first}T00:00:00Z`); night.toISOString().slice(0, 10) <= asOf; ) {
       const date = night.toISOString().slice(0, 10);
@@ -120,6 +125,7 @@ export async function medianDaysToFlag(
         where health.${FLAGGED} and planted.decay_start <= date ${sqlString(date)}
           and health.customer_id not in (select customer_id from first_flags)`);
       nights += 1;
+      onNight?.(nights, total);
       night.setUTCDate(night.getUTCDate() + stepDays);
       if (night.toISOString().slice(0, 10) > asOf && date < asOf) night = new Date(`${asOf}T00:00:00Z`);
     }

@@ -6,12 +6,8 @@
 // (temp file, then rename), never held whole in memory; `.gz` objects stay gzipped (DuckDB reads .csv.gz) but
 // their gzip stream is verified end to end before they are accepted.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import picomatch from 'picomatch';
 import type { S3SourceConfig } from '../../config/schema.js';
@@ -28,6 +24,8 @@ import {
   type RetryPolicy,
   s3Url,
 } from '../s3client.js';
+import { parseExpression } from './expression.js';
+import { isGzipName, verifyGzip } from './files.js';
 import { type Landed, type LandedFile, type Source, type SourceContext, SourceError } from './source.js';
 
 export interface S3SourceOptions {
@@ -161,7 +159,7 @@ export class S3Source implements Source {
           {
             policy: this.retry,
             log: ctx.log,
-            verify: object.key.toLowerCase().endsWith('.gz') ? (temp) => verifyGzip(temp, url) : undefined,
+            verify: isGzipName(object.key) ? (temp) => verifyGzip(temp, url, ctx.entity) : undefined,
           },
         );
         // The listed ETag and size, not the downloaded ones: should the object change between listing and
@@ -239,6 +237,7 @@ export class S3Source implements Source {
   }
 
   async check(ctx: SourceContext): Promise<void> {
+    if (this.config.where) await parseExpression(undefined, this.config.where, `sources.${ctx.entity}.where`);
     const bucketUrl = s3Url(this.config.bucket);
     let headError: unknown;
     try {
@@ -350,24 +349,6 @@ export function landedFileName(key: string): string {
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
   const base = (key.split('/').pop() ?? '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
   return `${hash}-${base.slice(-120) || 'object'}`;
-}
-
-/** Decompresses a gzip file to nowhere: a corrupted or truncated gzip object fails here, not in DuckDB. */
-async function verifyGzip(file: string, url: string): Promise<void> {
-  const discard = new Writable({
-    write(_chunk, _encoding, callback) {
-      callback();
-    },
-  });
-  try {
-    await pipeline(createReadStream(file), createGunzip(), discard);
-  } catch (error) {
-    throw new SourceError(
-      `${url} is not a valid gzip file (${errorCode(error)}: ${(error as Error).message}). The object is corrupted ` +
-        'or truncated, or it is not gzip-compressed despite its .gz name: re-export it (or rename it without .gz ' +
-        'if it is plain text), then run again.',
-    );
-  }
 }
 
 /**

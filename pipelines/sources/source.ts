@@ -17,6 +17,13 @@ export interface Landed {
   sql?: string;
   /** CSV reading options (csv format only). */
   csv?: CsvOptions;
+  /** The source applied the entity's `where:` itself (pushed into a warehouse query): landing must not again. */
+  whereApplied?: boolean;
+  /**
+   * The rows have no row number a user could look up (a warehouse extraction): each row is named by these
+   * source columns instead (`postgres table public.orders where order_id = 'O-17'`), quoted as `quoting` does.
+   */
+  rowKey?: { columns: string[]; quoting: 'postgres' | 'mysql' };
 }
 
 export interface SourceContext {

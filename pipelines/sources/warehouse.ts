@@ -14,12 +14,28 @@
 // rows are not seen by an incremental extraction: delete the landing folder to force a full one.
 // Without `cursor_column` every run is a full extract that replaces the landed files.
 //
+// `where:` is parsed with DuckDB's parser and rebuilt with kysely (pushdown.ts) into the extraction query: rows it
+// leaves out are never extracted. An incremental run also asks for the keys of re-read rows that no longer match it
+// (a soft delete, a status change) and drops them from the landing, so the landing is always the rows that match.
+//
+// Landed rows are named by their entity key (`postgres table public.orders where order_id = 'O-17'`) in the
+// quarantine, not by a row number of a landing file.
+//
 // The connection URL holds a password: it is never logged nor put in an error message.
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBAppender } from '@duckdb/node-api';
-import { type Compilable, Kysely, MysqlDialect, PostgresDialect, type SelectQueryBuilder, sql } from 'kysely';
+import {
+  type Compilable,
+  Kysely,
+  MysqlDialect,
+  PostgresDialect,
+  type RawBuilder,
+  type SelectQueryBuilder,
+  type SqlBool,
+  sql,
+} from 'kysely';
 import { createPool, type FieldPacket, type Pool as MysqlPool, type TypeCast } from 'mysql2';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -31,6 +47,8 @@ import {
 } from '../../config/schema.js';
 import { Db, sqlIdent, sqlString } from '../duckdb.js';
 import type { Logger } from '../log.js';
+import { parseExpression, type SqlNode } from './expression.js';
+import { PushdownError, pushdownWhere } from './pushdown.js';
 import { type Landed, type Source, type SourceContext, SourceError } from './source.js';
 
 type SourceRow = Record<string, unknown>;
@@ -56,6 +74,8 @@ export interface WarehouseLandStats {
   rowsLanded: number | null;
   /** Highest cursor value landed. */
   cursorMax: string | null;
+  /** Rows re-read by an incremental run that no longer match `where:`, dropped from the landing. */
+  rowsDropped: number;
   /** Wall time of land(), and the parts spent appending rows to DuckDB and writing Parquet files (the rest: reading). */
   ms: number;
   appendMs: number;
@@ -464,6 +484,11 @@ export class WarehouseSource implements Source {
   /** A driver error as a SourceError that says what is wrong in the user's terms. */
   private explain(entity: Entity, err: unknown, doing: string): SourceError {
     if (err instanceof SourceError) return err;
+    return this.fail(entity, `${doing}: ${this.problem(err)}`);
+  }
+
+  /** What a driver error means, in the user's terms. */
+  private problem(err: unknown): string {
     const code = errorCode(err);
     const message = errorMessage(err);
     const { schema, table } = this.config;
@@ -513,7 +538,7 @@ export class WarehouseSource implements Source {
       default:
         problem = `${message}${code ? ` (${code})` : ''}`;
     }
-    return this.fail(entity, `${doing}: ${problem}`);
+    return problem;
   }
 
   private connect(entity: Entity): Kysely<AnyDb> {
@@ -595,11 +620,14 @@ export class WarehouseSource implements Source {
   private async columnsOf(query: Compilable): Promise<string[]> {
     const compiled = query.compile();
     if (this.pgPool) {
-      const result = await this.pgPool.query({
+      // The extended protocol (as the cursor uses) runs exactly one statement, even without parameters.
+      const config: pg.QueryConfig & { queryMode: 'extended' } = {
         text: compiled.sql,
         values: [...compiled.parameters],
         types: PG_TEXT_TYPES,
-      });
+        queryMode: 'extended',
+      };
+      const result = await this.pgPool.query(config);
       return result.fields.map((f) => f.name);
     }
     const pool = this.mysqlPool;
@@ -701,14 +729,78 @@ export class WarehouseSource implements Source {
         );
       }
     }
+    await this.whereCondition(entity, this.selectAll(db), columns);
     ctx.log.debug({ entity, origin: this.origin, columns: columns.length }, 'warehouse source reachable');
   }
 
+  /**
+   * `where:` as a kysely condition over the source's columns, checked by the warehouse on a `limit 0` query; none
+   * when there is no `where:`.
+   */
+  private async whereCondition(
+    entity: Entity,
+    base: SourceQuery,
+    columns: string[],
+  ): Promise<RawBuilder<SqlBool> | undefined> {
+    const text = this.config.where;
+    if (text === undefined) return undefined;
+    const key = `sources.${entity}.where`;
+    const parsed: SqlNode = (await parseExpression(undefined, text, key)).ast;
+    let condition: RawBuilder<SqlBool>;
+    try {
+      condition = pushdownWhere(parsed, this.config.dialect, columns);
+    } catch (err) {
+      if (!(err instanceof PushdownError)) throw err;
+      throw this.fail(entity, `${key} ${JSON.stringify(text)}: ${err.message}`);
+    }
+    try {
+      await this.columnsOf(base.where(condition).limit(0));
+    } catch (err) {
+      if (err instanceof SourceError) throw err;
+      throw this.fail(
+        entity,
+        `${key} ${JSON.stringify(text)} does not work on the warehouse: ${this.problem(err)}`,
+      );
+    }
+    return condition;
+  }
+
+  /** The source columns that name a landed row for a user: the entity key, else what identifies an event. */
+  private rowKeyColumns(entity: Entity, columns: string[]): string[] {
+    const find = (name: string): string | undefined =>
+      columns.includes(name) ? name : columns.find((c) => c.toLowerCase() === name.toLowerCase());
+    const resolve = (name: string): string | undefined =>
+      find(name) ?? find(mappedSourceColumn(this.config.columns[name], name) ?? '');
+    const pick = (names: readonly string[]) => [
+      ...new Set(names.map(resolve).filter((c): c is string => c !== undefined)),
+    ];
+    if (this.config.key && this.config.key.length > 0) {
+      const key = pick(this.config.key);
+      if (key.length > 0) return key;
+    }
+    const id = ENTITY_ID[entity];
+    if (id !== undefined && resolve(id) !== undefined) return pick([id]);
+    // Events have no id: the customer and the entity's required columns (its timestamp, its type) find them.
+    return pick(['customer_id', 'email', ...ENTITY_COLUMNS[entity].required]);
+  }
+
   private fingerprint(): string {
-    const { dialect, schema, table, query, cursor_column, key } = this.config;
+    const { dialect, schema, table, query, cursor_column, key, where: filter } = this.config;
     const where = this.location; // host, port, database and user, never the password
     return createHash('sha256')
-      .update(JSON.stringify({ v: STATE_VERSION, dialect, where, schema, table, query, cursor_column, key }))
+      .update(
+        JSON.stringify({
+          v: STATE_VERSION,
+          dialect,
+          where,
+          schema,
+          table,
+          query,
+          cursor_column,
+          key,
+          filter,
+        }),
+      )
       .digest('hex')
       .slice(0, 16);
   }
@@ -758,7 +850,13 @@ export class WarehouseSource implements Source {
     const runTag = `run-${String(run).padStart(6, '0')}`;
 
     const db = this.connect(entity);
-    let query = this.selectAll(db);
+    const base = this.selectAll(db);
+    const condition = this.config.where
+      ? await this.whereCondition(entity, base, await this.probe(entity, base, 'cannot read'))
+      : undefined;
+    let query = condition ? base.where(condition) : base;
+    /** Re-read rows that no longer match `where:` (incremental runs): their keys leave the landing. */
+    let dropped: SourceQuery | undefined;
     let lowerBound: string | null = null;
     let kind: CursorKind | undefined = incremental ? state?.cursor?.kind : undefined;
     if (incremental && state?.cursor && cursorColumn) {
@@ -773,7 +871,9 @@ export class WarehouseSource implements Source {
           : this.config.dialect === 'mysql' && state.cursor.kind === 'timestamp'
             ? lowerBound.replace('T', ' ').replace(/Z$/, '')
             : lowerBound;
-      query = query.where(sql<boolean>`${sql.id(cursorColumn)} >= ${bound}`);
+      const since = sql<boolean>`${sql.id(cursorColumn)} >= ${bound}`;
+      query = query.where(since);
+      if (condition) dropped = base.where(since).where(sql<boolean>`not coalesce(${condition}, false)`);
     }
     const columns = await this.probe(entity, query, 'cannot read');
     // MySQL matches column names case-insensitively (Postgres has already failed on a mismatch).
@@ -853,6 +953,47 @@ export class WarehouseSource implements Source {
       // The last partial file; an empty first extract still lands one (empty) file that carries the columns.
       if (buffered > 0 || (newFiles.length === 0 && !incremental)) await writeBuffer();
 
+      // Keys of re-read rows that no longer match `where:` (soft-deleted, status changed): they leave the landing.
+      let rowsDropped = 0;
+      let droppedKey: string[] | undefined;
+      if (dropped) {
+        const key = this.dedupKey(entity, columns, log);
+        if (key.length === columns.length) {
+          log.warn(
+            { entity },
+            'no key column: rows that stop matching `where:` stay landed until the next full extraction; set `key`',
+          );
+        } else {
+          droppedKey = key;
+          await duck.run(`create table gone (${key.map((_, i) => `k${i} varchar`).join(', ')})`);
+          let gone: DuckDBAppender | undefined;
+          try {
+            // Only the key columns travel.
+            const keys = dropped
+              .clearSelect()
+              .select(key.map((k, i) => sql<unknown>`${sql.id(k)}`.as(`k${i}`)));
+            for await (const rows of readAhead(keys.stream(this.config.batch_size), this.config.batch_size)) {
+              for (const row of rows as SourceRow[]) {
+                gone ??= await duck.conn.createAppender('gone');
+                for (let i = 0; i < key.length; i++) {
+                  const value = toText(row[`k${i}`]);
+                  if (value === null) gone.appendNull();
+                  else gone.appendVarchar(value);
+                }
+                gone.endRow();
+                rowsDropped++;
+              }
+            }
+            gone?.closeSync();
+            gone = undefined;
+          } catch (err) {
+            throw this.explain(entity, err, 'reading the rows that no longer match `where:` failed');
+          } finally {
+            if (gone) closeQuietly(gone);
+          }
+        }
+      }
+
       if (cursorColumn && cursorMax === null && rowsExtracted > 0) {
         log.warn(
           { entity, cursorColumn },
@@ -862,13 +1003,25 @@ export class WarehouseSource implements Source {
       let files: string[];
       if (!cursorColumn) {
         files = newFiles;
-      } else if (newFiles.length === 0) {
+      } else if (newFiles.length === 0 && rowsDropped === 0) {
         files = state?.files ?? [];
         rowsLanded = state?.rows ?? null;
       } else {
         const merged = `${runTag}-all.parquet`;
         const inputs = [...(incremental ? (state?.files ?? []) : []), ...newFiles];
-        rowsLanded = await this.compact(duck, dir, inputs, merged, cursorColumn, kind ?? 'text', entity, log);
+        rowsLanded = await this.compact(
+          duck,
+          dir,
+          inputs,
+          merged,
+          cursorColumn,
+          kind ?? 'text',
+          entity,
+          log,
+          {
+            dropped: rowsDropped > 0 ? droppedKey : undefined,
+          },
+        );
         files = [merged];
       }
       const next: LandingState = {
@@ -895,6 +1048,7 @@ export class WarehouseSource implements Source {
         filesWritten: newFiles.length,
         rowsLanded,
         cursorMax,
+        rowsDropped,
         ms: Date.now() - started,
         appendMs: Math.round(appendMs),
         writeMs: Math.round(writeMs),
@@ -903,6 +1057,8 @@ export class WarehouseSource implements Source {
       return {
         files: files.map((name) => ({ path: join(dir, name), origin: this.origin })),
         format: 'parquet',
+        whereApplied: condition !== undefined,
+        rowKey: { columns: this.rowKeyColumns(entity, columns), quoting: this.config.dialect },
       };
     } catch (err) {
       // This run's files are not listed in the state: remove them now (the next run would otherwise).
@@ -949,6 +1105,7 @@ export class WarehouseSource implements Source {
     kind: CursorKind,
     entity: Entity,
     log: Logger,
+    options: { dropped?: string[] } = {},
   ): Promise<number> {
     const seq = '__churn_seq';
     const parts = inputs.map(
@@ -982,9 +1139,15 @@ export class WarehouseSource implements Source {
       `${seq} desc`,
       ...landed.map((col) => `${sqlIdent(col)} desc nulls last`),
     ];
+    // Every version of a key that no longer matches `where:` leaves (the `gone` table of land()).
+    const dropped = options.dropped;
+    const gone =
+      dropped && dropped.length > 0 && dropped.every((k) => landed.includes(k))
+        ? `where not exists (select 1 from gone where ${dropped.map((k, i) => `gone.k${i} = landed.${sqlIdent(k)}`).join(' and ')})`
+        : '';
     const path = join(dir, output);
     await duck.run(
-      `copy (select * exclude (${seq}) from landed qualify row_number() over (partition by ${partition.join(', ')} order by ${order.join(', ')}) = 1) to ${sqlString(`${path}.tmp`)} (format parquet, compression zstd)`,
+      `copy (select * exclude (${seq}) from landed ${gone} qualify row_number() over (partition by ${partition.join(', ')} order by ${order.join(', ')}) = 1) to ${sqlString(`${path}.tmp`)} (format parquet, compression zstd)`,
     );
     await rename(`${path}.tmp`, path);
     const before = await duck.number('select count(*) from landed');

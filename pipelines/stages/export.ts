@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Reconciliation } from '../../transforms/reconciliation.js';
 import { type Db, type Row, sqlString } from '../duckdb.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 
@@ -103,6 +104,11 @@ export interface Manifest {
   config_file: string;
   tables: Record<string, TableManifest>;
   quarantine: Record<string, { rows: number; quarantined: number; share: number }>;
+  /**
+   * Where every input row and amount went, per entity: read = staged + quarantined + left out by `where` + after
+   * the as-of date; input money = published facts + quarantined + after the as-of date + excluded (with reason).
+   */
+  reconciliation: Reconciliation;
   timings_ms: Record<string, number>;
   model_timings: { model: string; layer: string; rows: number; ms: number }[];
   notes: string[];

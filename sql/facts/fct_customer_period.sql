@@ -4,6 +4,14 @@
 -- A customer is active in a period when one of the qualifying sources (run_params.active_when) shows
 -- a completed order with a positive amount, an activity event, or a subscription running on any day
 -- of the period. Lifecycle follows Amplitude: new, retained, resurrected, churned, dormant.
+--
+-- No money is left out: every staged order amount is revenue, a refund or a cancelled order, and every
+-- invoice due by the as-of date is counted, in the period it happened. So a customer's rows start at the
+-- earlier of the cohort period and the first period with money (revenue, a refund or an invoice due):
+-- a refund before the first purchase lands in the period of the refund (period_index < 0, not active,
+-- lifecycle not_yet_active), and a customer who never bought (no cohort: cohort_period and period_index
+-- null) has rows from their first period with money, all not_yet_active. The manifest's reconciliation
+-- checks the sums against the staged inputs.
 
 with
 
@@ -151,6 +159,7 @@ invoices_by_period as (
         invoices.customer_id,
         period_start(invoices.due_date, params.period_grain) as period_start,
         count(*) as invoices_due,
+        sum(invoices.amount) as invoices_due_amount,
         count(*) filter (
             where invoices.paid_date > invoices.due_date
                or (invoices.paid_date is null and invoices.due_date < params.as_of_date)
@@ -182,6 +191,19 @@ first_active as (
     group by customer_id
 ),
 
+-- Periods with money in the facts: revenue, refunds or invoices due (whether or not the customer is active).
+money_periods as (
+    select customer_id, period_start from orders_by_period where revenue <> 0 or refunds <> 0
+    union
+    select customer_id, period_start from invoices_by_period
+),
+
+first_money as (
+    select customer_id, min(period_start) as first_money_period
+    from money_periods
+    group by customer_id
+),
+
 cohorts as (
     select
         customers.customer_id,
@@ -200,21 +222,31 @@ cohorts as (
     left join first_active using (customer_id)
 ),
 
+-- Rows start at the cohort period, or earlier when there is money before it (least ignores nulls).
+spans as (
+    select
+        cohorts.*,
+        least(cohorts.cohort_period, first_money.first_money_period) as first_period
+    from cohorts
+    left join first_money using (customer_id)
+),
+
 spine as (
     select
-        cohorts.customer_id,
-        cohorts.segment,
-        cohorts.country,
-        cohorts.cohort_period,
-        cohorts.first_active_period,
-        offsets.k as period_index,
-        period_add(cohorts.cohort_period, offsets.k, params.period_grain) as period_start
-    from cohorts
+        spans.customer_id,
+        spans.segment,
+        spans.country,
+        spans.cohort_period,
+        spans.first_active_period,
+        period_add(spans.first_period, offsets.k, params.period_grain) as period_start,
+        period_diff(spans.cohort_period, period_add(spans.first_period, offsets.k, params.period_grain), params.period_grain)
+            as period_index
+    from spans
     cross join params
     cross join lateral (
-        select unnest(range(0, period_diff(cohorts.cohort_period, period_start(params.as_of_date, params.period_grain), params.period_grain) + 1)) as k
+        select unnest(range(0, period_diff(spans.first_period, period_start(params.as_of_date, params.period_grain), params.period_grain) + 1)) as k
     ) as offsets
-    where cohorts.cohort_period <= params.as_of_date
+    where spans.first_period <= params.as_of_date
 ),
 
 customer_periods as (
@@ -258,6 +290,7 @@ customer_periods as (
         coalesce(invoices_by_period.invoices_due, 0) as invoices_due,
         coalesce(invoices_by_period.invoices_paid_late, 0) as invoices_paid_late,
         invoices_by_period.avg_days_late,
+        coalesce(invoices_by_period.invoices_due_amount, 0)::decimal(18, 2) as invoices_due_amount,
         coalesce(subscriptions_by_period.subscription_active, false) as subscription_active,
         coalesce(subscriptions_by_period.mrr, 0)::decimal(18, 2) as mrr,
 

@@ -1,5 +1,9 @@
 -- Each customer under every segment dimension of the config (segment_by), plus the `all` dimension.
 -- Grain: customer_id x segment_by.
+--
+-- segment_by names customer columns (config/schema.ts SEGMENT_COLUMNS): text columns split by their value,
+-- marketing_consent by true / false, a timestamp by its period in the business time zone (the signup
+-- month with monthly periods, as YYYY-MM-DD of the period start). A missing value is `unknown`.
 
 with
 
@@ -7,20 +11,40 @@ customers as (
     select * from stg_customers
 ),
 
-dimensions as (
-    select * from segment_dimensions
-),
-
-attributes as (
-    unpivot (select customer_id, segment, country from customers)
-    on segment, country
-    into name segment_by value segment
+params as (
+    select * from run_params
 ),
 
 configured as (
-    select attributes.customer_id, attributes.segment_by, attributes.segment
-    from attributes
-    inner join dimensions using (segment_by)
+    select * from segment_dimensions
+),
+
+-- One branch per column; only the configured ones produce rows.
+attributes as (
+    select customer_id, 'segment' as segment_by, segment as value
+    from customers where 'segment' in (select segment_by from configured)
+    union all
+    select customer_id, 'country', country
+    from customers where 'country' in (select segment_by from configured)
+    union all
+    select customer_id, 'marketing_consent', marketing_consent::varchar
+    from customers where 'marketing_consent' in (select segment_by from configured)
+    union all
+    select customer_id, 'signup_at',
+        strftime(period_start(business_date(signup_at, params.time_zone), params.period_grain), '%Y-%m-%d')
+    from customers cross join params where 'signup_at' in (select segment_by from configured)
+    union all
+    select customer_id, 'consent_at',
+        strftime(period_start(business_date(consent_at, params.time_zone), params.period_grain), '%Y-%m-%d')
+    from customers cross join params where 'consent_at' in (select segment_by from configured)
+    union all
+    select customer_id, 'cancelled_at',
+        strftime(period_start(business_date(cancelled_at, params.time_zone), params.period_grain), '%Y-%m-%d')
+    from customers cross join params where 'cancelled_at' in (select segment_by from configured)
+),
+
+segmented as (
+    select customer_id, segment_by, coalesce(value, 'unknown') as segment from attributes
 ),
 
 everyone as (
@@ -30,7 +54,7 @@ everyone as (
 final as (
     select * from everyone
     union all
-    select * from configured
+    select * from segmented
 )
 
 select * from final

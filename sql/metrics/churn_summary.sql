@@ -7,6 +7,9 @@
 -- mrr_start + new + expansion - contraction - churned + reactivation = mrr_end.
 -- The period containing the as-of date is incomplete unless the as-of date ends it: its row has
 -- is_complete = false and no rates.
+-- Small numbers: every rate is null when its start base has fewer than metrics.min_base_customers customers
+-- (customers_start for churn, retention, NRR and GRR; mrr_customers_start, the customers with MRR at the
+-- start, for the MRR-based ones); the base stays published beside it.
 
 with
 
@@ -57,6 +60,7 @@ by_segment as (
 
         -- customers
         count(*) filter (where movements.was_active) as customers_start,
+        count(*) filter (where movements.previous_mrr > 0) as mrr_customers_start,
         count(*) filter (where movements.lifecycle = 'new') as new_customers,
         count(*) filter (where movements.lifecycle = 'retained') as retained,
         count(*) filter (where movements.lifecycle = 'resurrected') as resurrected,
@@ -99,16 +103,17 @@ summary as (
         resurrected,
         churned,
         active_customers,
-        case when is_complete and customers_start > 0 then round(100.0 * churned / customers_start, 4) end as churn_rate_pct,
-        case when is_complete and customers_start > 0 then round(100.0 * retained / customers_start, 4) end as retention_rate_pct,
+        case when rated then round(100.0 * churned / customers_start, 4) end as churn_rate_pct,
+        case when rated then round(100.0 * retained / customers_start, 4) end as retention_rate_pct,
 
         -- revenue retention
         revenue::decimal(18, 2) as revenue,
         revenue_start::decimal(18, 2) as revenue_start,
-        case when is_complete and revenue_start > 0 then round(100.0 * revenue_retained / revenue_start, 4)::double end as nrr_pct,
-        case when is_complete and revenue_start > 0 then round(100.0 * revenue_retained_capped / revenue_start, 4)::double end as grr_pct,
+        case when rated and revenue_start > 0 then round(100.0 * revenue_retained / revenue_start, 4)::double end as nrr_pct,
+        case when rated and revenue_start > 0 then round(100.0 * revenue_retained_capped / revenue_start, 4)::double end as grr_pct,
 
         -- mrr (null when there are no subscriptions)
+        case when has_subscriptions then mrr_customers_start end as mrr_customers_start,
         case when has_subscriptions then mrr_start::decimal(18, 2) end as mrr_start,
         case when has_subscriptions then mrr_new::decimal(18, 2) end as mrr_new,
         case when has_subscriptions then mrr_expansion::decimal(18, 2) end as mrr_expansion,
@@ -116,15 +121,22 @@ summary as (
         case when has_subscriptions then mrr_churned::decimal(18, 2) end as mrr_churned,
         case when has_subscriptions then mrr_reactivation::decimal(18, 2) end as mrr_reactivation,
         case when has_subscriptions then mrr_end::decimal(18, 2) end as mrr_end,
-        case when has_subscriptions and is_complete and mrr_start > 0
+        case when has_subscriptions and mrr_rated and mrr_start > 0
             then round(100.0 * (mrr_start - mrr_contraction - mrr_churned) / mrr_start, 4)::double end as mrr_grr_pct,
-        case when has_subscriptions and is_complete and mrr_start > 0
+        case when has_subscriptions and mrr_rated and mrr_start > 0
             then round(100.0 * (mrr_start + mrr_expansion - mrr_contraction - mrr_churned) / mrr_start, 4)::double end as mrr_nrr_pct,
 
         is_complete
 
-    from by_segment
-    cross join (select list_contains(configured_entities, 'subscriptions') as has_subscriptions from params)
+    from (
+        select
+            by_segment.*,
+            by_segment.is_complete and by_segment.customers_start >= params.metrics_min_base_customers as rated,
+            by_segment.is_complete and by_segment.mrr_customers_start >= params.metrics_min_base_customers as mrr_rated,
+            list_contains(params.configured_entities, 'subscriptions') as has_subscriptions
+        from by_segment
+        cross join params
+    )
 )
 
 select * from summary

@@ -2,6 +2,8 @@
 -- retention_pct ("on"): share of the cohort active in exactly that period.
 -- unbounded_retention_pct ("on or after"): share active in that period or any later one up to the as-of date.
 -- Cells whose period is not complete are omitted.
+-- Small numbers: both rates are null when the cohort has fewer than metrics.min_base_customers customers
+-- (cohort_size, active_customers and unbounded_active stay published).
 
 with
 
@@ -11,6 +13,10 @@ customer_periods as (
 
 segments as (
     select * from int_customer_segments
+),
+
+params as (
+    select * from run_params
 ),
 
 last_active as (
@@ -28,6 +34,9 @@ periods_by_segment as (
     from customer_periods
     inner join segments using (customer_id)
     inner join last_active using (customer_id)
+    -- Periods before the cohort period (money before the first activity) and customers without a cohort
+    -- are in the facts, not in a cohort.
+    where customer_periods.period_index >= 0
 ),
 
 cohort_sizes as (
@@ -64,9 +73,11 @@ retention as (
         -- counts
         cohort_sizes.cohort_size,
         cells.active_customers,
-        round(100.0 * cells.active_customers / cohort_sizes.cohort_size, 4) as retention_pct,
+        case when cohort_sizes.cohort_size >= params.metrics_min_base_customers
+            then round(100.0 * cells.active_customers / cohort_sizes.cohort_size, 4) end as retention_pct,
         cells.unbounded_active,
-        round(100.0 * cells.unbounded_active / cohort_sizes.cohort_size, 4) as unbounded_retention_pct,
+        case when cohort_sizes.cohort_size >= params.metrics_min_base_customers
+            then round(100.0 * cells.unbounded_active / cohort_sizes.cohort_size, 4) end as unbounded_retention_pct,
 
         -- revenue
         cells.revenue::decimal(18, 2) as revenue,
@@ -82,6 +93,7 @@ retention as (
 
     from cells
     inner join cohort_sizes using (segment_by, segment, cohort_period)
+    cross join params
 ),
 
 final as (

@@ -138,6 +138,7 @@ customer_health as (
         risk_score,
         reasons,
         risk_model,
+        p_decline,
 
         -- activity
         first_active_date,

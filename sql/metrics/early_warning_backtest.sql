@@ -3,7 +3,8 @@
 -- compared with what happened by D. churned = no qualifying activity in (D - horizon, D].
 -- Grain: section x status x risk_decile.
 --   section 'overall' (status 'all', risk_decile 0): auc of p_churn, and of the simple baselines for comparison
---           (auc_recency: days since last activity; auc_p_alive: 1 - MBG/NBD p_alive), the Brier score, the
+--           (auc_recency: days since last activity; auc_p_alive: 1 - MBG/NBD p_alive), auc_p_decline (p_decline
+--           for "fell below health_drop_ratio x the own rate", customers with a rate), the Brier score, the
 --           share flagged (at_risk or silent_churn) with its precision and recall, and median_lead_days.
 --   section 'status' (risk_decile 0): per status, customers, how many churned, precision = churned / customers
 --           (the share of the status that left) and recall = churned in the status / all who churned.
@@ -44,6 +45,8 @@ judged as (
         verdicts.days_since_last_activity,
         verdicts.risk_model,
         verdicts.churned_in_horizon::integer as churned,
+        verdicts.p_decline,
+        verdicts.declined_in_horizon::integer as declined,
         date_diff('day', verdicts.snapshot_date, outcomes_at_d.last_active_by_d) as lead_days,
         ntile(10) over (order by verdicts.p_churn, verdicts.customer_id) as risk_decile
     from verdicts
@@ -66,6 +69,21 @@ ranked_p_alive as (
         rank() over (order by -p_alive) + (count(*) over (partition by p_alive) - 1) / 2.0 as rank_dead
     from judged
     where p_alive is not null
+),
+
+ranked_p_decline as (
+    select
+        declined,
+        rank() over (order by p_decline) + (count(*) over (partition by p_decline) - 1) / 2.0 as rank_decline
+    from judged
+    where p_decline is not null and declined is not null
+),
+
+auc_p_decline as (
+    select
+        (sum(rank_decline) filter (where declined = 1) - sum(declined) * (sum(declined) + 1) / 2.0)
+            / nullif(sum(declined) * sum(1 - declined), 0) as auc_p_decline
+    from ranked_p_decline
 ),
 
 auc_of as (
@@ -116,12 +134,14 @@ overall as (
         auc_of.auc,
         auc_of.auc_recency,
         auc_p_alive.auc_p_alive,
+        auc_p_decline.auc_p_decline,
         totals.brier_score,
         totals.flagged_share,
         totals.median_lead_days
     from totals
     cross join auc_of
     cross join auc_p_alive
+    cross join auc_p_decline
 ),
 
 by_status as (
@@ -139,6 +159,7 @@ by_status as (
         null::double as auc,
         null::double as auc_recency,
         null::double as auc_p_alive,
+        null::double as auc_p_decline,
         avg((judged.p_churn - judged.churned) ^ 2) as brier_score,
         count(*) / max(totals.customers) as flagged_share,
         median(judged.lead_days) as median_lead_days
@@ -162,6 +183,7 @@ by_decile as (
         null::double as auc,
         null::double as auc_recency,
         null::double as auc_p_alive,
+        null::double as auc_p_decline,
         avg((judged.p_churn - judged.churned) ^ 2) as brier_score,
         avg(judged.is_flagged::integer) as flagged_share,
         median(judged.lead_days) filter (where judged.is_flagged) as median_lead_days
@@ -202,6 +224,7 @@ early_warning_backtest as (
         round(sections.auc, 12)::double as auc,
         round(sections.auc_recency, 12)::double as auc_recency,
         round(sections.auc_p_alive, 12)::double as auc_p_alive,
+        round(sections.auc_p_decline, 12)::double as auc_p_decline,
         round(sections.brier_score, 12)::double as brier_score,
         round(sections.flagged_share, 12)::double as flagged_share,
         sections.median_lead_days::double as median_lead_days

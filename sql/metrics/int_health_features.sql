@@ -15,8 +15,9 @@
 -- events for the window, and the customer has two or more active days (a one-time buyer has no rate to fall
 -- from). E-mail opens: a binomial tail of the recent opens among the recent sends at the own baseline open rate.
 --
--- Outcome (training and backtest rows): churned_in_horizon = no qualifying activity in (s, outcome_date], read
--- from the last active day at the next snapshot.
+-- Outcomes (training and backtest rows): churned_in_horizon = no qualifying activity in (s, outcome_date], read
+-- from the last active day at the next snapshot; declined_in_horizon (customers with a rate) = fewer active days
+-- in (s, outcome_date] than health_drop_ratio x what the own rate of the last year predicts.
 --
 -- Purchases for the MBG/NBD model count every completed order day with amount >= 0 (lifetimes counts $0
 -- purchases as transactions); revenue counts amount > 0.
@@ -77,6 +78,7 @@ windows as (
         (snapshots.snapshot_date - 29)::date as w30_start,
         (snapshots.snapshot_date - 30)::date as w30_baseline_end,
         (snapshots.snapshot_date - 30 - params.health_baseline_days + 1)::date as w30_baseline_start,
+        (snapshots.snapshot_date - 364)::date as year_start,
         timezone(params.time_zone, (snapshots.snapshot_date + 1)::timestamp) as snapshot_end
     from snapshots
     cross join params
@@ -121,12 +123,26 @@ stream_windows as (
         coalesce(sum(stream_days.events) filter (
             where stream_days.day between windows.w30_baseline_start and windows.w30_baseline_end
         ), 0) as n_w30_baseline,
+        coalesce(sum(stream_days.events) filter (where stream_days.day >= windows.year_start), 0) as n_year,
         coalesce(sum(stream_days.amount) filter (where stream_days.day >= windows.recent_start), 0) as amount_recent,
         coalesce(sum(stream_days.amount) filter (
             where stream_days.day between windows.baseline_start and windows.baseline_end
         ), 0) as amount_baseline
     from stream_days
     inner join windows on stream_days.day <= windows.snapshot_date
+    group by all
+),
+
+-- Active days after a training or backtest snapshot, up to its outcome date (for the decline outcome).
+active_days_next as (
+    select
+        active_days.customer_id,
+        windows.snapshot_role,
+        count(*) as active_days_next
+    from active_days
+    inner join windows
+        on active_days.active_date > windows.snapshot_date
+        and active_days.active_date <= windows.outcome_date
     group by all
 ),
 
@@ -363,6 +379,8 @@ evidence as (
         coalesce(activity.n_baseline, 0) as active_days_baseline,
         coalesce(activity.n_w30, 0) as active_days_w30,
         coalesce(activity.n_w30_baseline, 0) as active_days_w30_baseline,
+        coalesce(activity.n_year, 0) as active_days_year,
+        coalesce(active_days_next.active_days_next, 0) as active_days_next,
         coalesce(order_stream.n_recent, 0) as orders_recent,
         coalesce(order_stream.n_baseline, 0) as orders_baseline,
         coalesce(order_stream.n_w30, 0) as orders_w30,
@@ -423,6 +441,7 @@ evidence as (
     left join nps_latest using (customer_id, snapshot_role)
     left join csat_recent using (customer_id, snapshot_role)
     left join purchase_model_inputs using (customer_id, snapshot_role)
+    left join active_days_next using (customer_id, snapshot_role)
     left join (select * from stream_windows where stream = 'active') as activity
         on activity.customer_id = customer_snapshots.customer_id
         and activity.snapshot_role = customer_snapshots.snapshot_role
@@ -489,11 +508,32 @@ outcomes as (
         case
             when judged.outcome_date is not null
                 then coalesce(later.last_active_date <= judged.snapshot_date, true)
-        end as churned_in_horizon
+        end as churned_in_horizon,
+        -- the own rate over the last year (cut to tenure), and the decline outcome of a customer with a rate:
+        -- fewer than health_drop_ratio x the active days that rate predicts for the horizon
+        judged.active_days_year::double / least(365, judged.tenure_days) as own_daily_rate,
+        -- the chance of a silence this long at the own rate of the year before it (negative binomial, as the
+        -- decline tests): small when a customer with a rhythm has been quiet far longer than it explains
+        case
+            when judged.has_rate and least(365, judged.tenure_days) - judged.days_since_last_activity > 0
+                then nb_lower_tail(
+                    0, judged.active_days_year + 0.5,
+                    (least(365, judged.tenure_days) - judged.days_since_last_activity)::double
+                        / least(365, judged.tenure_days)
+                )
+        end as silence_p,
+        case
+            when judged.outcome_date is not null and judged.has_rate
+                and judged.active_days_year::double / least(365, judged.tenure_days) * params.health_horizon_days
+                    >= params.health_drop_min_expected
+                then judged.active_days_next < params.health_drop_ratio
+                    * judged.active_days_year::double / least(365, judged.tenure_days) * params.health_horizon_days
+        end as declined_in_horizon
     from judged
     left join judged as later
         on later.customer_id = judged.customer_id
         and later.snapshot_date = judged.outcome_date
+    cross join params
 ),
 
 -- Features of the risk model: f_* columns, finite numbers (transforms/models/health_scores.ts lists them).
@@ -515,6 +555,8 @@ features as (
         ln(1 + greatest(active_days_total - 1.0, 0) / tenure_days * 90) as f_log_rate_90,
         ln(1 + active_days_recent) as f_log_active_recent,
         ln(1 + active_days_w30) as f_log_active_w30,
+        ln((active_days_w30 + 0.5) / (own_daily_rate * least(30, tenure_days) + 0.5)) as f_log_ratio_w30,
+        ln((active_days_recent + 0.5) / (own_daily_rate * recent_window_days + 0.5)) as f_log_ratio_recent,
         -ln(greatest(coalesce(activity_decline_p, 1), 1e-12)) as f_activity_decline,
         -ln(greatest(coalesce(orders_decline_p, 1), 1e-12)) as f_orders_decline,
         ln(1 + greatest(lifetime_revenue, 0)) as f_log_revenue,

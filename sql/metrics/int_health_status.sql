@@ -19,7 +19,8 @@
 --   LOW_P_ALIVE       MBG/NBD p_alive < health_low_p_alive
 -- One-time buyers never get ACTIVITY_DROP or SPEND_DROP: the tests need two active days to have a rate.
 --
--- risk_score = 100 x p_churn, to one decimal. value_at_risk = p_churn x what the customer brings in the horizon at their
+-- risk_score = 100 x p_churn, to one decimal. p_decline (health_scores) is the learned probability that a customer
+-- with a rate of their own falls below health_drop_ratio x that rate in the horizon: the drift before the exit. value_at_risk = p_churn x what the customer brings in the horizon at their
 -- own pace (lifetime revenue per day of tenure, at least health_recent_days, plus the running MRR).
 --
 -- Status, the first rule that holds:
@@ -27,12 +28,12 @@
 --   lost          days_since_last_activity > health_lost_after_days
 --   churned       every subscription has ended and nothing happened after the last end
 --   silent_churn  a customer with a rhythm (health_rhythm_min_active_days active days over at least
---                 health_min_baseline_days + health_inactive_min_days days) whose own history shows
---                 a decline or an idle spell far beyond it (ACTIVITY_DROP, SPEND_DROP or INACTIVE), with
---                 p_churn >= health_silent_churn_p_churn
---   at_risk       a customer with a rhythm and p_churn >= health_at_risk_p_churn, or idle far beyond the
---                 rhythm (INACTIVE: never `active`), or a very strong drop (activity_decline_p <= a tenth of
---                 health_decline_p_value)
+--                 health_min_baseline_days + health_inactive_min_days days) who is going: p_churn >=
+--                 health_silent_churn_p_churn with INACTIVE or a drop, or p_decline >= health_silent_churn_p_decline
+--                 with a drop (ACTIVITY_DROP or SPEND_DROP)
+--   at_risk       a customer with a rhythm and p_churn >= health_at_risk_p_churn, or p_decline >=
+--                 health_at_risk_p_decline with evidence in their own behaviour (INACTIVE or a drop), or idle far beyond the rhythm (INACTIVE, and a silence this long has a
+--                 chance silence_p below a tenth of health_decline_p_value at the own rate: never `active`)
 --   dormant       p_churn >= health_at_risk_p_churn and idle beyond the recent window without a rhythm to judge
 --                 (one-time and occasional buyers): probably gone, nothing the list can win back
 --   active        otherwise
@@ -56,6 +57,8 @@ scored_features as (
     select
         features.*,
         scores.p_churn,
+        scores.p_decline,
+        scores.decline_model,
         scores.p_alive,
         scores.expected_purchases_next_90d,
         scores.risk_model,
@@ -148,14 +151,19 @@ statuses as (
             when is_cancelled then 'churned'
             when days_since_last_activity > params.health_lost_after_days then 'lost'
             when subscriptions_ended then 'churned'
-            when has_rhythm
-                and list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP', 'INACTIVE'])
-                and p_churn >= params.health_silent_churn_p_churn
+            when has_rhythm and (
+                (p_churn >= params.health_silent_churn_p_churn
+                    and list_has_any(reasons, ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']))
+                or (p_decline >= params.health_silent_churn_p_decline
+                    and list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP']))
+            )
                 then 'silent_churn'
             when has_rhythm and (
                 p_churn >= params.health_at_risk_p_churn
-                or list_contains(reasons, 'INACTIVE')
-                or activity_decline_p <= params.health_decline_p_value / 10
+                or (p_decline >= params.health_at_risk_p_decline
+                    and list_has_any(reasons, ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']))
+                or (days_since_last_activity >= inactive_after_days
+                    and silence_p <= params.health_decline_p_value / 10)
             )
                 then 'at_risk'
             when p_churn >= params.health_at_risk_p_churn

@@ -5,8 +5,12 @@
 -- CSAT: satisfied = top two boxes (4-5 on the 1-5 scale, 9-10 on 1-10); csat_pct = satisfied / responses x 100;
 -- csat_moe95 = 1.96 x 100 x sqrt(p (1 - p) / responses).
 -- score is nps or csat_pct. rolling_3 pools the responses of the last three complete periods;
--- delta_vs_prev compares with the period just before; significant_change when |delta| exceeds the
--- combined margin sqrt(moe^2 + moe_prev^2). The incomplete current period keeps its counts, not its rates.
+-- delta_vs_prev compares with the period just before (both complete). significant_change is a two-sided
+-- test at 95% (|change_z| > 1.96) of that change, change_z = delta / its standard error:
+--   NPS: the difference of two NPS values, se = 100 x sqrt(var + var_prev), var = (pP + pD - (pP - pD)^2) / n;
+--   CSAT: two proportions, pooled: se = 100 x sqrt(p (1 - p) (1 / n + 1 / n_prev)), p = all satisfied / all responses.
+-- Small numbers: significant_change is false (never true) when either period has fewer than
+-- metrics.min_survey_responses responses. The incomplete current period keeps its counts, not its rates.
 
 with
 
@@ -110,52 +114,82 @@ scored as (
     left join pooled using (survey_type, segment_by, segment, period_start)
 ),
 
-trends as (
+compared as (
     select
-        -- grain
-        current_period.survey_type,
-        current_period.segment_by,
-        current_period.segment,
-        current_period.period_start,
-        current_period.period_end,
-
-        -- counts
-        current_period.responses,
-        case when current_period.survey_type = 'nps' then current_period.promoters end as promoters,
-        case when current_period.survey_type = 'nps' then current_period.passives end as passives,
-        case when current_period.survey_type = 'nps' then current_period.detractors end as detractors,
-        case when current_period.survey_type = 'csat' then current_period.satisfied end as satisfied,
-        round(current_period.score_avg, 4) as score_avg,
-
-        -- rates (complete periods only)
-        case when current_period.is_complete and current_period.survey_type = 'nps'
-            then round(current_period.score, 4) end as nps,
-        case when current_period.is_complete and current_period.survey_type = 'nps'
-            then round(current_period.moe95, 4) end as nps_moe95,
-        case when current_period.is_complete and current_period.survey_type = 'csat'
-            then round(current_period.score, 4) end as csat_pct,
-        case when current_period.is_complete and current_period.survey_type = 'csat'
-            then round(current_period.moe95, 4) end as csat_moe95,
-        case when current_period.is_complete then round(current_period.score, 4) end as score,
-        case when current_period.is_complete then round(current_period.moe95, 4) end as moe95,
-
-        -- trend
-        round(current_period.rolling_3, 4) as rolling_3,
-        case when current_period.is_complete and previous_period.is_complete
-            then round(current_period.score - previous_period.score, 4) end as delta_vs_prev,
-        case when current_period.is_complete and previous_period.is_complete
-            then abs(current_period.score - previous_period.score)
-                 > sqrt(pow(current_period.moe95, 2) + pow(previous_period.moe95, 2))
-        end as significant_change,
-
-        current_period.is_complete
-
+        current_period.*,
+        previous_period.responses as previous_responses,
+        previous_period.score as previous_score,
+        current_period.is_complete and coalesce(previous_period.is_complete, false) as comparable,
+        least(current_period.responses, previous_period.responses) >= params.metrics_min_survey_responses
+            as enough_responses,
+        case current_period.survey_type
+            -- greatest(0, ...): rounding must never make a variance negative.
+            when 'nps' then 100 * sqrt(greatest(0.0,
+                (current_period.promoters / current_period.responses
+                 + current_period.detractors / current_period.responses
+                 - pow(current_period.promoters / current_period.responses
+                       - current_period.detractors / current_period.responses, 2))
+                / current_period.responses
+                + (previous_period.promoters / previous_period.responses
+                   + previous_period.detractors / previous_period.responses
+                   - pow(previous_period.promoters / previous_period.responses
+                         - previous_period.detractors / previous_period.responses, 2))
+                / previous_period.responses))
+            else 100 * sqrt(
+                ((current_period.satisfied + previous_period.satisfied)
+                    / (current_period.responses + previous_period.responses))
+                * (1 - (current_period.satisfied + previous_period.satisfied)
+                    / (current_period.responses + previous_period.responses))
+                * (1 / current_period.responses + 1 / previous_period.responses))
+        end as change_se
     from scored as current_period
     left join scored as previous_period
         on previous_period.survey_type = current_period.survey_type
         and previous_period.segment_by = current_period.segment_by
         and previous_period.segment = current_period.segment
         and previous_period.period_start = current_period.previous_period_start
+    cross join params
+),
+
+trends as (
+    select
+        -- grain
+        survey_type,
+        segment_by,
+        segment,
+        period_start,
+        period_end,
+
+        -- counts
+        responses,
+        case when survey_type = 'nps' then promoters end as promoters,
+        case when survey_type = 'nps' then passives end as passives,
+        case when survey_type = 'nps' then detractors end as detractors,
+        case when survey_type = 'csat' then satisfied end as satisfied,
+        round(score_avg, 4) as score_avg,
+
+        -- rates (complete periods only)
+        case when is_complete and survey_type = 'nps' then round(score, 4) end as nps,
+        case when is_complete and survey_type = 'nps' then round(moe95, 4) end as nps_moe95,
+        case when is_complete and survey_type = 'csat' then round(score, 4) end as csat_pct,
+        case when is_complete and survey_type = 'csat' then round(moe95, 4) end as csat_moe95,
+        case when is_complete then round(score, 4) end as score,
+        case when is_complete then round(moe95, 4) end as moe95,
+
+        -- trend
+        round(rolling_3, 4) as rolling_3,
+        case when comparable then previous_responses end as previous_responses,
+        case when comparable then round(score - previous_score, 4) end as delta_vs_prev,
+        case when comparable and change_se > 0 then round((score - previous_score) / change_se, 4) end as change_z,
+        case when comparable then
+            enough_responses
+            and case when change_se > 0 then abs(score - previous_score) / change_se > 1.959964
+                     else score <> previous_score end
+        end as significant_change,
+
+        is_complete
+
+    from compared
 )
 
 select * from trends

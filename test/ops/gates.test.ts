@@ -1,11 +1,12 @@
 // The quality gates on real runs: broken input stops the run before publishing with a message that says what
 // broke; a gate set to `warn` publishes and flags. The webhook hears about failures (with the reason) and, with
 // on_success, successes; a failing webhook never fails the run.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Db } from '../../pipelines/duckdb.js';
 import { churn, currentRunId, type FixtureData, makeProject, reason, runs, writeData } from './support.js';
 
 /** Every other order missing (more than half of them). */
@@ -115,5 +116,75 @@ describe('quality gates and notifications on real runs', () => {
     expect(runs(project).at(-1)?.checks).toMatchObject({ warned: 1, failed: 0 });
     const status = await churn(['status', ...cfg, '--limit', '1'], hookEnv('/hook'));
     expect(status.stdout).toMatch(/success .* 1 warned/);
+  });
+});
+
+describe('no reactivation audience from stale inputs', () => {
+  // The fixture's orders end on 2024-06-28: as of 2024-11-28 they are 153 days old (max_age_days.orders is 3).
+  const stale = ['--as-of', '2024-11-28'];
+  const audienceRows = (out: string) =>
+    readFileSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv'), 'utf8')
+      .trim()
+      .split('\r\n').length - 1;
+  const exclusions = async (out: string) => {
+    const db = await Db.open();
+    try {
+      return await db.all<{ reason: string; customers: string }>(
+        `select reason, customers::varchar as customers
+         from read_parquet('${join(out, 'current', 'audience_exclusions', 'part-0.parquet')}') order by step`,
+      );
+    } finally {
+      db.close();
+    }
+  };
+
+  it('fails the run by default, before publishing anything, and says why in one line', async () => {
+    const project = makeProject();
+    const exit = await churn(['run', '--config', project.config, ...stale]);
+    expect(exit.code).toBe(1);
+    const line = reason(exit);
+    expect(line).toMatch(
+      /^churn: 1 data-quality gate\(s\) failed, nothing was published: freshness: no reactivation audience from stale inputs: the newest orders row \(ordered_at\) is from 2024-06-28, 153 days before the as-of date 2024-11-28; checks\.freshness\.max_age_days\.orders is 3\. .*checks\.freshness\.audience: warn/,
+    );
+    expect(existsSync(join(project.out, 'current'))).toBe(false);
+    expect(runs(project).at(-1)?.status).toBe('failed');
+  });
+
+  it('with audience: warn, publishes the metric tables and an empty audience, with a one-line warning', async () => {
+    const project = makeProject(['checks:', '  freshness:', '    audience: warn'].join('\n'));
+    const exit = await churn(['run', '--config', project.config, ...stale]);
+    expect(exit.code, exit.stderr).toBe(0);
+    const warnings = exit.stderr
+      .split('\n')
+      .filter((l) => l.includes('reactivation audience is withheld'))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(warnings).toEqual([
+      'freshness: the reactivation audience is withheld (published empty) because its inputs are stale: the newest orders row ' +
+        '(ordered_at) is from 2024-06-28, 153 days before the as-of date 2024-11-28; checks.freshness.max_age_days.orders is 3; ' +
+        'checks.freshness.audience is warn',
+    ]);
+    const manifest = JSON.parse(readFileSync(join(project.out, 'current', '_manifest.json'), 'utf8')) as {
+      tables: Record<string, { rows: number }>;
+      notes: string[];
+    };
+    expect(manifest.tables.reactivation_audience?.rows).toBe(0);
+    expect(manifest.tables.churn_summary?.rows).toBeGreaterThan(0);
+    expect(manifest.tables.customer_health?.rows).toBe(40);
+    expect(manifest.notes).toContainEqual(expect.stringContaining('reactivation audience is withheld'));
+    expect(audienceRows(project.out)).toBe(0);
+    // Those who would have been written to are counted, under their own reason.
+    const rows = await exclusions(project.out);
+    const withheld = Number(rows.find((r) => r.reason === 'withheld_stale_inputs')?.customers);
+    expect(withheld).toBeGreaterThan(0);
+    expect(rows.filter((r) => r.reason.startsWith('included_')).map((r) => Number(r.customers))).toEqual([
+      0, 0,
+    ]);
+  });
+
+  it('with audience: off, publishes the audience from the same stale inputs (the behaviour the gate prevents)', async () => {
+    const project = makeProject(['checks:', '  freshness:', '    audience: off'].join('\n'));
+    const exit = await churn(['run', '--config', project.config, ...stale]);
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(audienceRows(project.out)).toBeGreaterThan(0);
   });
 });

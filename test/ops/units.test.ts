@@ -219,6 +219,10 @@ describe('data-quality gates', () => {
         /^volume: orders has \d+ raw rows, \d+% fewer than the 5000 of the previous successful run prev/,
       ),
     );
+    // The customer deleted from staging is a row the reconciliation cannot account for.
+    expect(failed).toContainEqual(
+      'reconciliation: customers rows do not add up: 40 landed <> 39 staged + 0 quarantined + 0 after the as-of date 2024-07-31 (1 row(s) unaccounted for)',
+    );
     // Freshness warns by default: the newest order is from June 28, 33 days before July 31.
     const warned = outcome.results.filter((r) => r.status === 'warn').map((r) => r.message);
     expect(warned).toEqual([
@@ -236,6 +240,7 @@ describe('data-quality gates', () => {
         accepted_values: 'warn',
         relationships: 'warn',
         volume: { severity: 'warn' },
+        reconciliation: 'warn',
       },
     });
     const soft = await runChecks({

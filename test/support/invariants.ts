@@ -22,14 +22,40 @@ export const BROKEN_INVARIANTS = `
   union all
   select 'cohort cell out of bounds', period_start::varchar from cohort_retention
   where not (retention_pct between 0 and 100) or unbounded_active < active_customers or unbounded_active > cohort_size
+     or period_index < 0
   union all
-  select 'customer periods not contiguous from the cohort period', customer_id from fct_customer_period
+  select 'customer periods not contiguous through the cohort period', customer_id from fct_customer_period
   group by customer_id
-  having count(*) <> max(period_index) + 1 or min(period_index) <> 0 or min(period_start) <> min(cohort_period)
+  having min(cohort_period) is not null
+     and (count(*) <> max(period_index) - min(period_index) + 1 or min(period_index) > 0
+          or min(period_start) filter (where period_index = 0) <> min(cohort_period))
+  union all
+  select 'a customer without a cohort has an active or indexed period', customer_id from fct_customer_period
+  group by customer_id
+  having min(cohort_period) is null and (count(period_index) > 0 or bool_or(lifecycle <> 'not_yet_active'))
+  union all
+  select 'active before the cohort period', customer_id from fct_customer_period
+  where period_index < 0 and (is_active or lifecycle <> 'not_yet_active')
   union all
   select 'not exactly one new period', customer_id from fct_customer_period
   group by customer_id having count(*) filter (where lifecycle = 'new') > 1
   union all
   select 'lifecycle contradicts is_active', customer_id from fct_customer_period
   where is_active <> (lifecycle in ('new', 'retained', 'resurrected'))
+  union all
+  select 'staged order money missing from the facts', null from (
+      select
+          (select coalesce(sum(revenue), 0) from fct_customer_period) as revenue,
+          (select coalesce(sum(refunds), 0) from fct_customer_period) as refunds,
+          (select coalesce(sum(amount) filter (where status = 'completed' and amount > 0), 0) from stg_orders) as staged_revenue,
+          (select coalesce(sum(abs(amount)) filter (where status = 'refunded' or amount < 0), 0) from stg_orders) as staged_refunds
+  ) where revenue <> staged_revenue or refunds <> staged_refunds
 `;
+
+/**
+ * The invariants that read only published tables: a branch that reads an internal model (stg_*, int_*) cannot run
+ * on a run's published output and is left to the tests that build models.
+ */
+export const PUBLISHED_INVARIANTS = BROKEN_INVARIANTS.split(/\n {2}union all\n/)
+  .filter((branch) => !/\b(stg|int|raw|chk)_\w+/.test(branch))
+  .join('\n  union all\n');

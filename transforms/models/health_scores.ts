@@ -49,6 +49,8 @@ export const FEATURE_REASONS: Record<string, string | null> = {
   f_activity_decline: 'ACTIVITY_DROP',
   f_log_active_recent: 'ACTIVITY_DROP',
   f_log_active_w30: 'ACTIVITY_DROP',
+  f_log_ratio_w30: 'ACTIVITY_DROP',
+  f_log_ratio_recent: 'ACTIVITY_DROP',
   f_orders_decline: 'SPEND_DROP',
   f_log_emails_since_open: 'EMAIL_DISENGAGED',
   f_email_decline: 'EMAIL_DISENGAGED',
@@ -101,7 +103,12 @@ interface MbgResult {
   repeatBuyers: number;
 }
 
+/** What a learned model predicts: churn (no activity in the horizon) or decline (below the own rate in it). */
+type Target = 'churn' | 'decline';
+const LABELS: Record<Target, string> = { churn: 'churned_in_horizon', decline: 'declined_in_horizon' };
+
 interface RiskModel {
+  target: Target;
   role: Role;
   trainedOn: Role | null;
   kind: 'logistic' | 'mbgnbd' | 'own_rate';
@@ -227,18 +234,32 @@ async function buildModelInputs(db: Db): Promise<void> {
 }
 
 /** Fits the logistic risk model on one snapshot's labelled rows (a hash sample), or says why not. */
-async function fitRiskModel(db: Db, settings: Settings, role: Role, trainedOn: Role): Promise<RiskModel> {
-  const labelled = `from health_model_inputs where snapshot_role = '${trainedOn}' and churned_in_horizon is not null`;
+async function fitRiskModel(
+  db: Db,
+  settings: Settings,
+  target: Target,
+  role: Role,
+  trainedOn: Role,
+): Promise<RiskModel> {
+  const label = LABELS[target];
+  const labelled = `from health_model_inputs where snapshot_role = '${trainedOn}' and ${label} is not null`;
   const counts = await db.one(
-    `select count(*) as n, count(*) filter (where churned_in_horizon) as churned ${labelled}`,
+    `select count(*) as n, count(*) filter (where ${label}) as churned ${labelled}`,
   );
   const n = Number(counts?.n ?? 0);
   const churned = Number(counts?.churned ?? 0);
-  const base = { role, trainedOn, trainingCustomers: n, trainingChurnRate: n > 0 ? churned / n : null };
+  const base = {
+    target,
+    role,
+    trainedOn,
+    trainingCustomers: n,
+    trainingChurnRate: n > 0 ? churned / n : null,
+  };
+  const fallback = target === 'churn' ? ('mbgnbd' as const) : ('own_rate' as const);
   if (n < settings.minTraining) {
     return {
       ...base,
-      kind: 'mbgnbd',
+      kind: fallback,
       reason: `${n} customers with a known outcome as of ${trainedOn}, fewer than health.model_min_training_customers (${settings.minTraining})`,
       fit: null,
     };
@@ -246,13 +267,13 @@ async function fitRiskModel(db: Db, settings: Settings, role: Role, trainedOn: R
   if (churned < 10 || n - churned < 10) {
     return {
       ...base,
-      kind: 'mbgnbd',
-      reason: `${churned} of ${n} training customers churned: too few of one outcome to learn from`,
+      kind: fallback,
+      reason: `${churned} of ${n} training customers ${target === 'churn' ? 'churned' : 'declined'}: too few of one outcome to learn from`,
       fit: null,
     };
   }
   const reader = await db.conn.runAndReadAll(`
-    select ${FEATURES.map((f) => `${f}::double as ${f}`).join(', ')}, churned_in_horizon::double as y
+    select ${FEATURES.map((f) => `${f}::double as ${f}`).join(', ')}, ${label}::double as y
     from (select * ${labelled} order by hash(customer_id), customer_id limit ${settings.maxTrainingRows})
     order by customer_id`);
   const columns = reader.getColumns();
@@ -270,7 +291,7 @@ async function fitRiskModel(db: Db, settings: Settings, role: Role, trainedOn: R
   if (!fit.converged) {
     return {
       ...base,
-      kind: 'mbgnbd',
+      kind: fallback,
       reason: `logistic regression did not converge in ${fit.iterations} iterations`,
       fit: null,
     };
@@ -279,7 +300,7 @@ async function fitRiskModel(db: Db, settings: Settings, role: Role, trainedOn: R
     ...base,
     trainingCustomers: rows,
     kind: 'logistic',
-    reason: `learned from ${rows} customers as of the ${trainedOn} snapshot (${(100 * (base.trainingChurnRate ?? 0)).toFixed(1)}% churned in the horizon)`,
+    reason: `learned from ${rows} customers as of the ${trainedOn} snapshot (${(100 * (base.trainingChurnRate ?? 0)).toFixed(1)}% ${target === 'churn' ? 'churned' : 'declined'} in the horizon)`,
     fit,
   };
 }
@@ -294,40 +315,48 @@ function term(fit: LogisticFit, j: number): string {
   return `(${num(fit.coefficients[j]!)} * least(${Z_CLIP}, greatest(-${Z_CLIP}, ${z})))`;
 }
 
-/** SQL columns p_churn and contrib_<code> for one scored snapshot. */
-function scoringColumns(model: RiskModel): string {
+/** The linear predictor of a fitted model, as SQL. */
+function logit(fit: LogisticFit): string {
+  return `${num(fit.intercept)} + ${FEATURES.map((_, j) => term(fit, j)).join(' + ')}`;
+}
+
+/** SQL columns p_churn, p_decline and contrib_<code> (from the churn model) for one scored snapshot. */
+function scoringColumns(churn: RiskModel, decline: RiskModel): string {
   const contributions = REASON_CODES.map((code) => {
-    if (!model.fit) return `null::double as contrib_${code.toLowerCase()}`;
-    const fit = model.fit;
+    if (!churn.fit) return `null::double as contrib_${code.toLowerCase()}`;
+    const fit = churn.fit;
     const terms = FEATURES.map((f, j) => (FEATURE_REASONS[f] === code ? term(fit, j) : null)).filter(
       (t): t is string => t !== null,
     );
     return `${terms.length ? terms.join(' + ') : '0'} as contrib_${code.toLowerCase()}`;
   });
-  let pChurn: string;
-  if (model.fit) {
-    const fit = model.fit;
-    pChurn = `1 / (1 + exp(-(${num(fit.intercept)} + ${FEATURES.map((_, j) => term(fit, j)).join(' + ')})))`;
-  } else {
-    // MBG/NBD's P(no purchase in the horizon); without it, the own Poisson rate of active days.
-    pChurn = `coalesce(p_no_purchase_horizon, exp(-(select health_horizon_days from run_params) * active_days_total / (tenure_days + (select health_horizon_days from run_params))))`;
-  }
-  return [`${pChurn} as p_churn`, ...contributions].join(',\n        ');
+  // Without a learned churn model: MBG/NBD's P(no purchase in the horizon), else the own Poisson rate.
+  const pChurn = churn.fit
+    ? `1 / (1 + exp(-(${logit(churn.fit)})))`
+    : `coalesce(p_no_purchase_horizon, exp(-(select health_horizon_days from run_params) * active_days_total / (tenure_days + (select health_horizon_days from run_params))))`;
+  // Without a learned decline model: the evidence of a decline so far (1 - the decline test's tail).
+  const pDecline = decline.fit
+    ? `case when has_rate then 1 / (1 + exp(-(${logit(decline.fit)}))) end`
+    : `case when has_rate then 1 - coalesce(activity_decline_p, 1) end`;
+  return [`${pChurn} as p_churn`, `${pDecline} as p_decline`, ...contributions].join(',\n        ');
 }
 
 async function writeScores(db: Db, models: RiskModel[]): Promise<void> {
-  const parts = models.map(
-    (model) => `
+  const parts = (['score', 'train'] as const).map((role) => {
+    const churn = models.find((m) => m.role === role && m.target === 'churn')!;
+    const decline = models.find((m) => m.role === role && m.target === 'decline')!;
+    return `
     select
         customer_id,
         snapshot_role,
-        ${scoringColumns(model)},
+        ${scoringColumns(churn, decline)},
         p_alive,
         expected_purchases_next_90d,
-        '${model.kind}' as risk_model
+        '${churn.kind}' as risk_model,
+        '${decline.kind}' as decline_model
     from health_model_inputs
-    where snapshot_role = '${model.role}'`,
-  );
+    where snapshot_role = '${role}'`;
+  });
   await db.run(
     `create or replace table health_scores as ${parts.join('\nunion all')}\norder by snapshot_role, customer_id`,
   );
@@ -336,7 +365,7 @@ async function writeScores(db: Db, models: RiskModel[]): Promise<void> {
 async function writeModelTable(db: Db, models: RiskModel[], mbg: MbgResult[]): Promise<void> {
   await db.run(`
     create or replace table health_model (
-        snapshot_role varchar, trained_on varchar, risk_model varchar, reason varchar,
+        target varchar, snapshot_role varchar, trained_on varchar, risk_model varchar, reason varchar,
         training_customers bigint, training_churn_rate double, coefficients varchar,
         purchase_model varchar, purchase_model_message varchar,
         mbg_r double, mbg_alpha double, mbg_a double, mbg_b double, mbg_log_likelihood double
@@ -350,8 +379,9 @@ async function writeModelTable(db: Db, models: RiskModel[], mbg: MbgResult[]): P
         })
       : null;
     await db.conn.run(
-      `insert into health_model values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+      `insert into health_model values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
       [
+        model.target,
         model.role,
         model.trainedOn,
         model.kind,
@@ -380,15 +410,16 @@ export const healthScores: TsModel = {
     const settings = await readSettings(db);
     const mbg = await fitPurchaseModels(db, settings);
     await buildModelInputs(db);
-    const models = [
-      await fitRiskModel(db, settings, 'score', 'train'),
-      await fitRiskModel(db, settings, 'train', 'backtest'),
-    ];
+    const models: RiskModel[] = [];
+    for (const target of ['churn', 'decline'] as const) {
+      models.push(await fitRiskModel(db, settings, target, 'score', 'train'));
+      models.push(await fitRiskModel(db, settings, target, 'train', 'backtest'));
+    }
     await writeScores(db, models);
     await writeModelTable(db, models, mbg);
     await db.run('drop table if exists temp.main.health_model_inputs');
     for (const model of models) {
-      const line = `early warning (${model.role}): p_churn from ${model.kind}: ${model.reason}`;
+      const line = `early warning (${model.role}): p_${model.target} from ${model.kind}: ${model.reason}`;
       if (model.kind === 'logistic') ctx.log.info({ model: 'health', role: model.role }, line);
       else {
         ctx.log.warn({ model: 'health', role: model.role }, line);
