@@ -192,8 +192,8 @@ const health = z.strictObject({
   at_risk_p_churn: z.number().min(0).max(1).default(0.5),
   /** silent_churn: p_churn at least this together with a decline in the customer's own history. */
   silent_churn_p_churn: z.number().min(0).max(1).default(0.5),
-  /** at_risk: p_decline (the learned chance of falling below drop_ratio x the own rate) at least this, with a drop or INACTIVE. */
-  at_risk_p_decline: z.number().min(0).max(1).default(0.45),
+  /** at_risk: p_decline (the learned chance of falling below drop_ratio x the own rate) at least this. */
+  at_risk_p_decline: z.number().min(0).max(1).default(0.5),
   /** silent_churn: p_decline at least this together with a drop in the customer's own history. */
   silent_churn_p_decline: z.number().min(0).max(1).default(0.6),
   /** Customers with a history (active days) this long are judged against their own rhythm. */

@@ -31,8 +31,8 @@
 --                 health_min_baseline_days + health_inactive_min_days days) who is going: p_churn >=
 --                 health_silent_churn_p_churn with INACTIVE or a drop, or p_decline >= health_silent_churn_p_decline
 --                 with a drop (ACTIVITY_DROP or SPEND_DROP)
---   at_risk       a customer with a rhythm and p_churn >= health_at_risk_p_churn, or p_decline >=
---                 health_at_risk_p_decline with evidence in their own behaviour (INACTIVE or a drop), or idle far beyond the rhythm (INACTIVE, and a silence this long has a
+--   at_risk       a customer with a rhythm and p_churn >= health_at_risk_p_churn or p_decline >=
+--                 health_at_risk_p_decline, or idle far beyond the rhythm (INACTIVE, and a silence this long has a
 --                 chance silence_p below a tenth of health_decline_p_value at the own rate: never `active`)
 --   dormant       p_churn >= health_at_risk_p_churn and idle beyond the recent window without a rhythm to judge
 --                 (one-time and occasional buyers): probably gone, nothing the list can win back
@@ -160,8 +160,7 @@ statuses as (
                 then 'silent_churn'
             when has_rhythm and (
                 p_churn >= params.health_at_risk_p_churn
-                or (p_decline >= params.health_at_risk_p_decline
-                    and list_has_any(reasons, ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']))
+                or p_decline >= params.health_at_risk_p_decline
                 or (days_since_last_activity >= inactive_after_days
                     and silence_p <= params.health_decline_p_value / 10)
             )
