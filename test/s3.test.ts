@@ -494,6 +494,8 @@ describe('S3Sink', () => {
     ]);
     expect(await getText('churn/runs/as_of=2024-01-02/_manifest.json')).toContain('"runId":"run-2b"');
     expect(await assertCurrentConsistent(client)).toBe(true);
+    expect(await getText('churn/current/_manifest.json')).toContain('"runId":"run-2b"');
+    expect(await keysUnder('churn/_staging/')).toEqual([]);
 
     // history(): partitions in [from, to) that have runs/as_of=D/_SUCCESS only.
     await put('churn/customer_health/as_of=2024-01-03/part-0.parquet', 'unfinished', OUT); // no _SUCCESS
@@ -513,60 +515,160 @@ describe('S3Sink', () => {
     await sink.close();
   }, 60_000);
 
-  it('a staged file that disappears mid-publish leaves no current/_SUCCESS beside partial files', async () => {
-    const cfg = outputConfig({ prefix: 'vanishing' });
-    const sink = new S3Sink(cfg, { retry: FAST_RETRY });
+  it('re-publishes a date (an older one too) without ever removing a _SUCCESS when the files are unchanged', async () => {
+    const cfg = outputConfig({ prefix: 'rerun' });
+    const deleted: string[] = [];
+    const sinkClient = rawClient(server);
+    sinkClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteObjectCommand' || context.commandName === 'DeleteObjectsCommand') {
+          const input = args.input as { Key?: string; Delete?: { Objects?: { Key?: string }[] } };
+          deleted.push(
+            ...[input.Key, ...(input.Delete?.Objects ?? []).map((o) => o.Key)].filter((k) => k !== undefined),
+          );
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordDeletes' },
+    );
+    const sink = new S3Sink(cfg, { client: sinkClient, retry: FAST_RETRY });
+    const tables = {
+      customer_health: { 'part-0.parquet': 'h' },
+      cohort_retention: { 'part-0.parquet': 'c' },
+    };
+    await sink.publish(await stageRun('2024-05-01', 'a', tables), captureLogger().log);
+    await sink.publish(await stageRun('2024-05-02', 'b', tables), captureLogger().log);
+    deleted.length = 0;
+    // A re-run of the newest date, then of an older one, with byte-identical files.
+    await sink.publish(await stageRun('2024-05-02', 'b2', tables), captureLogger().log);
+    await sink.publish(await stageRun('2024-05-01', 'a2', tables), captureLogger().log);
+    expect(deleted.filter((k) => !k.startsWith('rerun/_staging/'))).toEqual([]);
+    expect(await getText('rerun/runs/as_of=2024-05-02/_manifest.json')).toContain('"runId":"b2"');
+    expect(await getText('rerun/runs/as_of=2024-05-01/_manifest.json')).toContain('"runId":"a2"');
+    // current/ stays at the newest date: the re-run of 2024-05-01 leaves it alone.
+    expect(await getText('rerun/current/_manifest.json')).toContain('"runId":"b2"');
+    expect(await assertCurrentConsistent(client, 'rerun/')).toBe(true);
+    expect(await keysUnder('rerun/_staging/')).toEqual([]);
+    sinkClient.destroy();
+  });
+
+  it('a publish stopped before its commit changes nothing published; recover() deletes its upload', async () => {
+    const sink = new S3Sink(outputConfig({ prefix: 'uncommitted' }), { retry: FAST_RETRY });
     await sink.publish(
       await stageRun('2024-02-01', 'ok', { customer_health: { 'part-0.parquet': 'ok-1' } }),
       captureLogger().log,
     );
-    expect(await assertCurrentConsistent(client, 'vanishing/')).toBe(true);
+    const before = await keysUnder('uncommitted/');
 
-    // A file missing before the publish starts: nothing is touched.
-    const broken = await stageRun('2024-02-02', 'broken', { customer_health: { 'part-0.parquet': 'x' } });
+    // A staged run without its manifest: refused before anything is uploaded.
+    const broken = await stageRun('2024-02-01', 'broken', { customer_health: { 'part-0.parquet': 'x' } });
     await rm(path.join(broken.stagedDir, '_manifest.json'));
     await expect(sink.publish(broken, captureLogger().log)).rejects.toThrow(SinkError);
-    expect(await keysUnder('vanishing/runs/')).toEqual([
-      'vanishing/runs/as_of=2024-02-01/_SUCCESS',
-      'vanishing/runs/as_of=2024-02-01/_manifest.json',
-    ]);
-    expect(await assertCurrentConsistent(client, 'vanishing/')).toBe(true);
+    expect(await keysUnder('uncommitted/')).toEqual(before);
 
-    // A file that disappears after the history partition was published, while current/ is being replaced.
-    const run = await stageRun('2024-02-03', 'failing', {
+    // Stopped (as a kill would) once the new version is uploaded, before the commit.
+    const run = await stageRun('2024-02-01', 'stopped', { customer_health: { 'part-0.parquet': 'new' } });
+    run.pause = async (point) => {
+      if (point === 'publish-version') throw new Error('stopped');
+    };
+    await expect(sink.publish(run, captureLogger().log)).rejects.toThrow('stopped');
+    expect(await keysUnder('uncommitted/_staging/')).toHaveLength(2);
+    expect((await keysUnder('uncommitted/')).filter((k) => !k.includes('/_staging/'))).toEqual(before);
+    expect(await getText('uncommitted/customer_health/as_of=2024-02-01/part-0.parquet')).toBe('ok-1');
+    const recovered = captureLogger();
+    await sink.recover(recovered.log);
+    expect(recovered.lines.map((l) => l.msg)).toContain(
+      'removed the upload of a run that was stopped before it published',
+    );
+    expect(await keysUnder('uncommitted/')).toEqual(before);
+    await sink.close();
+  });
+
+  it('a publish stopped inside its swap is finished by recover(): old or new keys, never a _SUCCESS beside a mix', async () => {
+    const sink = new S3Sink(outputConfig({ prefix: 'swap' }), { retry: FAST_RETRY, concurrency: 1 });
+    await sink.publish(
+      await stageRun('2024-02-01', 'old', {
+        a_table: { 'part-0.parquet': 'a-1' },
+        z_table: { 'part-0.parquet': 'z-1' },
+        gone_table: { 'part-0.parquet': 'g-1' },
+      }),
+      captureLogger().log,
+    );
+    const run = await stageRun('2024-02-01', 'new', {
       a_table: { 'part-0.parquet': 'a-2' },
       z_table: { 'part-0.parquet': 'z-2' },
     });
     const points: string[] = [];
     run.pause = async (point) => {
       points.push(point);
-      await rm(path.join(run.stagedDir, 'z_table', 'part-0.parquet'));
+      if (point === 'publish-swap') throw new Error('stopped');
     };
-    const error = await sink.publish(run, captureLogger().log).catch((e: unknown) => e);
-    expect(points).toEqual(['publish-current']);
-    expect(error).toBeInstanceOf(SinkError);
-    expect((error as Error).message).toMatch(/staged file .*z_table.*part-0\.parquet disappeared/);
-    // The history partition was complete before current/ was touched.
-    expect(await exists('vanishing/runs/as_of=2024-02-03/_SUCCESS')).toBe(true);
-    // current/ is mid-replacement: no _SUCCESS, and the next successful publish restores it.
-    expect(await exists('vanishing/current/_SUCCESS')).toBe(false);
-    expect(await assertCurrentConsistent(client, 'vanishing/')).toBe(false);
-    const recoverLog = captureLogger();
-    await sink.recover(recoverLog.log);
-    expect(recoverLog.lines).toContainEqual(
-      expect.objectContaining({ level: 40, location: `s3://${OUT}/vanishing` }),
-    );
+    await expect(sink.publish(run, captureLogger().log)).rejects.toThrow('stopped');
+    expect(points).toEqual(['publish-version', 'publish-commit', 'publish-swap']);
+    // Inside the window: the marker is off, one table is new, the other still old; current/ is untouched.
+    expect(await exists('swap/runs/as_of=2024-02-01/_SUCCESS')).toBe(false);
+    expect(await getText('swap/a_table/as_of=2024-02-01/part-0.parquet')).toBe('a-2');
+    expect(await getText('swap/z_table/as_of=2024-02-01/part-0.parquet')).toBe('z-1');
+    expect(await getText('swap/current/_manifest.json')).toContain('"runId":"old"');
+    expect(await assertCurrentConsistent(client, 'swap/')).toBe(true);
 
-    await sink.publish(
-      await stageRun('2024-02-03', 'retry', { a_table: { 'part-0.parquet': 'a-3' } }),
-      captureLogger().log,
+    const recovered = captureLogger();
+    await sink.recover(recovered.log);
+    expect(recovered.lines).toContainEqual(
+      expect.objectContaining({ level: 40, runId: 'new', asOf: '2024-02-01', location: `s3://${OUT}/swap` }),
     );
-    expect(await assertCurrentConsistent(client, 'vanishing/')).toBe(true);
-    expect(await keysUnder('vanishing/z_table/')).toEqual([]);
+    expect(await exists('swap/runs/as_of=2024-02-01/_SUCCESS')).toBe(true);
+    expect(await getText('swap/runs/as_of=2024-02-01/_manifest.json')).toContain('"runId":"new"');
+    expect(await getText('swap/z_table/as_of=2024-02-01/part-0.parquet')).toBe('z-2');
+    expect(await keysUnder('swap/gone_table/')).toEqual([]);
+    expect(await getText('swap/current/_manifest.json')).toContain('"runId":"new"');
+    expect(await assertCurrentConsistent(client, 'swap/')).toBe(true);
+    expect(await keysUnder('swap/_staging/')).toEqual([]);
+    // Nothing left to recover.
+    const again = captureLogger();
+    await sink.recover(again.log);
+    expect(again.lines.filter((l) => l.level === 40)).toEqual([]);
     await sink.close();
-  }, 30_000);
+  });
 
-  it('a server that dies mid-publish leaves no current/_SUCCESS; a later publish completes', async () => {
+  it('a publish stopped while it removes its staged copy is cleaned up by recover(), changing nothing', async () => {
+    const sinkClient = rawClient(server);
+    let failCommitDelete = true;
+    sinkClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key ?? '';
+        if (
+          failCommitDelete &&
+          context.commandName === 'DeleteObjectCommand' &&
+          key.endsWith('/_COMMITTED')
+        ) {
+          throw Object.assign(new Error('stopped'), {
+            name: 'AccessDenied',
+            $metadata: { httpStatusCode: 403 },
+          });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'failCommitDelete' },
+    );
+    const sink = new S3Sink(outputConfig({ prefix: 'cleanup' }), { client: sinkClient, retry: FAST_RETRY });
+    await expect(
+      sink.publish(
+        await stageRun('2024-04-01', 'r1', { customer_health: { 'part-0.parquet': 'h-1' } }),
+        captureLogger().log,
+      ),
+    ).rejects.toThrow(SinkError);
+    // Only the commit record is left of the staged copy.
+    expect(await keysUnder('cleanup/_staging/')).toEqual(['cleanup/_staging/r1/_COMMITTED']);
+    const published = await keysUnder('cleanup/');
+    failCommitDelete = false;
+    await sink.recover(captureLogger().log);
+    expect(await keysUnder('cleanup/')).toEqual(published.filter((k) => !k.includes('/_staging/')));
+    expect(await assertCurrentConsistent(client, 'cleanup/')).toBe(true);
+    sinkClient.destroy();
+  });
+
+  it('a server that dies while current/ is replaced: no current/_SUCCESS beside the mix; recover() finishes it', async () => {
     // A second s3rver of its own, so killing it does not disturb the other tests.
     const own = await startS3rver({ buckets: [OUT] });
     const cfg = outputConfig({ prefix: 'killed', endpoint: own.endpoint });
@@ -582,15 +684,15 @@ describe('S3Sink', () => {
       );
       expect(await assertCurrentConsistent(sinkClient, 'killed/')).toBe(true);
 
-      // Kill the server when the publish starts writing the second file into current/ (after current/_SUCCESS
-      // is gone and one new file is in place).
-      let currentUploads = 0;
+      // Kill the server when the publish copies the second file into current/ (after current/_SUCCESS is gone and
+      // one new file is in place).
+      let currentCopies = 0;
       sinkClient.middlewareStack.add(
-        (next) => async (args) => {
+        (next, context) => async (args) => {
           const key = (args.input as { Key?: string }).Key ?? '';
-          if (/^killed\/current\/[^_]/.test(key)) {
-            currentUploads += 1;
-            if (currentUploads === 2) await own.kill();
+          if (context.commandName === 'CopyObjectCommand' && /^killed\/current\/[^_]/.test(key)) {
+            currentCopies += 1;
+            if (currentCopies === 2) await own.kill();
           }
           return next(args);
         },
@@ -613,19 +715,22 @@ describe('S3Sink', () => {
       // It died half-way: one table is new, the other still old. Exactly why _SUCCESS must be absent.
       const read = async (key: string) =>
         (await sinkClient.send(new GetObjectCommand({ Bucket: OUT, Key: key }))).Body!.transformToString();
-      expect(await read('killed/current/customer_health/part-0.parquet')).toBe('h-2');
-      expect(await read('killed/current/cohort_retention/part-0.parquet')).toBe('c-1');
+      expect(await read('killed/current/cohort_retention/part-0.parquet')).toBe('c-2');
+      expect(await read('killed/current/customer_health/part-0.parquet')).toBe('h-1');
       expect(await assertCurrentConsistent(sinkClient, 'killed/')).toBe(false);
       expect(await keysUnder('killed/runs/as_of=2024-03-02/', OUT, sinkClient)).toContain(
         'killed/runs/as_of=2024-03-02/_SUCCESS',
       );
 
+      // The next run's recovery finishes the committed swap from its staged copy.
       const again = new S3Sink(outputConfig({ prefix: 'killed', endpoint: restarted.endpoint }), {
         client: sinkClient,
         retry: FAST_RETRY,
       });
-      await again.publish(run, captureLogger().log);
+      await again.recover(captureLogger().log);
       expect(await assertCurrentConsistent(sinkClient, 'killed/')).toBe(true);
+      expect(await read('killed/current/customer_health/part-0.parquet')).toBe('h-2');
+      expect(await keysUnder('killed/_staging/', OUT, sinkClient)).toEqual([]);
     } finally {
       sinkClient.destroy();
       await own.kill();

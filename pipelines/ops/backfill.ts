@@ -1,5 +1,7 @@
 // `churn backfill --from D1 --to D2`: one run per as-of date, oldest first. Resumable: a date whose run succeeded
 // (per the ledger) and whose runs/as_of=D/_SUCCESS exists is skipped unless `force`. Stops at the first failure.
+// Dates older than the newest published one leave current/ and the catalog alone: the sinks move current/ only
+// forward (sinks/sink.ts), and each date's run is killed-safe like any run (test/ops/crash.ts).
 import type { LoadedConfig } from '../../config/load.js';
 import type { Logger } from '../log.js';
 import { runPipeline } from '../run.js';

@@ -2,8 +2,9 @@
 // and waits there, so that a test can kill it at a known moment. The wait ends when the file is removed, or
 // after `CHURN_PAUSE_MS` milliseconds when that is set (a slow run, without a test releasing it).
 //
-// Points: the start of each stage (recover, land, transform, quality, export, publish, catalog) and
-// `publish-current` inside the local sink's publish, after the history partitions and before current/ is swapped.
+// Points: the start of each stage (recover, land, transform, quality, export, publish, catalog) and the steps of a
+// sink's publish (sinks/sink.ts): publish-version, publish-commit, publish-swap (S3 only), publish-current; an S3
+// output's local copy reaches them as mirror-publish-version, mirror-publish-commit, mirror-publish-current.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

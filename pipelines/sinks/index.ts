@@ -14,7 +14,8 @@ export interface SinkWithStaging {
 
 /**
  * An S3 output with a local copy: the run is published to S3 first (the copy BI tools read), then to the
- * local folder, which the catalog file reads and which keeps the staging area on one file system.
+ * local folder, which the catalog file reads and which keeps the staging area on one file system. Each keeps its
+ * own guarantees (see s3.ts and local.ts); the local copy's pause points are named `mirror-<point>`.
  */
 class MirroredSink implements Sink {
   constructor(
@@ -28,7 +29,8 @@ class MirroredSink implements Sink {
 
   async publish(run: StagedRun, log: Logger): Promise<void> {
     await this.remote.publish(run, log);
-    await this.local.publish(run, log);
+    const pause = run.pause;
+    await this.local.publish({ ...run, pause: pause && ((point) => pause(`mirror-${point}`)) }, log);
   }
 
   history(table: string, from: string, to: string, scratchDir: string) {

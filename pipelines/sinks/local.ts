@@ -1,13 +1,61 @@
-// Publishing to a local folder. History partitions are replaced by rename; `current` is a symlink to a complete
-// version folder, swapped atomically by renaming a new symlink over it, so a reader never sees a half-written run.
+// Publishing to a local folder. Every path a reader uses is a symlink into an immutable version folder, so that a
+// whole as-of date (all its tables and its run marker) is swapped in one atomic rename.
+//
+// Layout under the output root:
+//   .versions/<runId>/<table>/<file>, _manifest.json, _SUCCESS   one complete run: written once, then never changed
+//   .dates/as_of=D  -> ../.versions/<runId>          the published version of date D: the one switch of a date
+//   <table>/as_of=D -> ../.dates/as_of=D/<table>     history as the spec lays it out (links made once per date)
+//   runs/as_of=D    -> ../.dates/as_of=D             its _manifest.json and _SUCCESS
+//   current         -> .versions/<runId>             the version of the newest published date
+// A reader that globs history uses `<table>/as_of=*/*.parquet` (DuckDB's `**` does not descend into symlinks).
+//
+// A publish of date D:
+//   1. builds .versions/<runId> completely (the staged tables moved in, the manifest, fsync, then _SUCCESS); nothing
+//      a reader sees has changed (pause point `publish-version`);
+//   2. commits: renames a new symlink over .dates/as_of=D. One atomic step: a re-run swaps every table and the run
+//      marker of D at once, the old version stays whole until then (`publish-commit`);
+//   3. for a new date, links <table>/as_of=D, then runs/as_of=D last (`publish-current`);
+//   4. points current at the version of the newest published date (an atomic rename of a symlink): a backfill or a
+//      re-run of an older date leaves current/ alone, a re-run of the newest date replaces it;
+//   5. removes the version folders that no link points to any more.
+// A kill before step 2 leaves every published file as it was; after step 2 the new version is published, and the
+// next run's recovery completes steps 3-5.
+//
+// What recovery (under the run lock) may delete: .staging/ (runs never published), temporary links, and version
+// folders that no link points to (never committed, or replaced by a complete newer version of their date). It
+// never deletes a version behind a link: the last good copy of a date is always linked. It repairs the links of
+// every committed date and moves current/ forward to the newest date. Partitions of earlier releases (real
+// folders) are read as they are; a re-run of such a date moves them into a retired version when it links the new
+// one (its marker first, so that no _SUCCESS stands beside a mix).
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import {
+  copyFile,
+  cp,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { type Sink, SinkError, type StagedRun } from './sink.js';
 
 const VERSIONS = '.versions';
+const DATES = '.dates';
 const STAGING = '.staging';
+const RUNS = 'runs';
+const CURRENT = 'current';
+const MANIFEST = '_manifest.json';
+const SUCCESS = '_SUCCESS';
+const AS_OF = /^\d{4}-\d{2}-\d{2}$/;
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Temporary links of a swap (`.<name>.link-<pid>`) and of earlier releases (`.current-<runId>`). */
+const TEMP_LINK = /^\..+\.link-\d+$|^\.current-/;
 
 export class LocalSink implements Sink {
   constructor(readonly root: string) {}
@@ -16,63 +64,48 @@ export class LocalSink implements Sink {
     return this.root;
   }
 
-  /** Where runs are built before publishing: on the same file system, so renames are atomic. */
+  /** Where runs are built before publishing: on the same file system, so that their folders move by rename. */
   stagingDir(runId: string): string {
     return join(this.root, STAGING, runId);
   }
 
-  private async replaceDir(from: string, to: string): Promise<void> {
-    const old = `${to}.old-${process.pid}`;
-    await rm(old, { recursive: true, force: true });
-    if (existsSync(to)) await rename(to, old);
-    await rename(from, to);
-    await rm(old, { recursive: true, force: true });
-  }
-
   async publish(run: StagedRun, log: Logger): Promise<void> {
-    const runMarker = join(this.root, 'runs', `as_of=${run.asOf}`);
-    // 1. History: the run's _SUCCESS goes first, so a crash below never leaves it beside partial partitions.
-    await rm(join(runMarker, '_SUCCESS'), { force: true });
-    const version = join(this.root, VERSIONS, run.runId);
-    await mkdir(version, { recursive: true });
+    if (!AS_OF.test(run.asOf)) throw new SinkError(`publish: as_of "${run.asOf}" is not a YYYY-MM-DD date`);
+    if (!SAFE_NAME.test(run.runId))
+      throw new SinkError(`publish: run id "${run.runId}" cannot name a folder`);
     for (const table of run.tables) {
-      const staged = join(run.stagedDir, table);
-      // The version folder (behind current/) gets a copy; the staged folder is moved into the history.
-      await cp(staged, join(version, table), { recursive: true });
-      const partition = join(this.root, table, `as_of=${run.asOf}`);
-      await mkdir(join(this.root, table), { recursive: true });
-      await this.replaceDir(staged, partition);
+      if (!SAFE_NAME.test(table) || table === RUNS || table === CURRENT) {
+        throw new SinkError(`publish: "${table}" cannot be a table name in ${this.root}`);
+      }
     }
-    await mkdir(runMarker, { recursive: true });
-    await cp(join(run.stagedDir, '_manifest.json'), join(runMarker, '_manifest.json'));
-    await writeFile(join(runMarker, '_SUCCESS'), '');
+    await this.assertCurrentIsOurs();
+    // 1. The complete version, beside everything published.
+    const version = join(this.root, VERSIONS, run.runId);
+    await rm(version, { recursive: true, force: true });
+    await mkdir(version, { recursive: true });
+    for (const table of run.tables) await moveDir(join(run.stagedDir, table), join(version, table));
+    await copyFile(join(run.stagedDir, MANIFEST), join(version, MANIFEST));
+    await syncTree(version);
+    await writeFile(join(version, SUCCESS), '');
+    await syncPath(join(version, SUCCESS));
+    await syncPath(version);
+    await run.pause?.('publish-version');
+    // 2. Commit: date D is this version from now on.
+    await mkdir(join(this.root, DATES), { recursive: true });
+    await this.swapLink(join(this.root, DATES, `as_of=${run.asOf}`), join('..', VERSIONS, run.runId));
+    await run.pause?.('publish-commit');
+    // 3. The history links (a no-op when D was published before in this layout).
+    await this.linkDate(run.asOf, run.runId);
     await run.pause?.('publish-current');
-    // 2. current/: complete the version folder, then swap the symlink atomically.
-    await cp(join(run.stagedDir, '_manifest.json'), join(version, '_manifest.json'));
-    await writeFile(join(version, '_SUCCESS'), '');
-    const current = join(this.root, 'current');
-    const previous = existsSync(current) ? await readlink(current).catch(() => null) : null;
-    if (existsSync(current) && previous === null) {
-      throw new SinkError(`${current} exists and is not a symlink made by churn; move it away and run again`);
-    }
-    const tmpLink = join(this.root, `.current-${run.runId}`);
-    await rm(tmpLink, { force: true });
-    await symlink(join(VERSIONS, run.runId), tmpLink, 'dir');
-    await rename(tmpLink, current);
+    // 4. current/ forward only.
+    const moved = await this.syncCurrent();
     await rm(run.stagedDir, { recursive: true, force: true });
-    log.debug({ location: this.root, asOf: run.asOf }, 'published');
-    await this.pruneVersions();
-  }
-
-  /** Removes version folders that current/ no longer points at. */
-  private async pruneVersions(): Promise<void> {
-    const versions = join(this.root, VERSIONS);
-    if (!existsSync(versions)) return;
-    const current = await readlink(join(this.root, 'current')).catch(() => '');
-    for (const entry of await readdir(versions)) {
-      if (join(VERSIONS, entry) !== current)
-        await rm(join(versions, entry), { recursive: true, force: true });
-    }
+    // 5.
+    const removed = await this.pruneVersions();
+    log.debug(
+      { location: this.root, asOf: run.asOf, current: moved ? 'moved' : 'unchanged', removed },
+      'published',
+    );
   }
 
   async history(table: string, from: string, to: string): Promise<{ asOf: string; path: string }[]> {
@@ -82,7 +115,7 @@ export class LocalSink implements Sink {
     for (const entry of (await readdir(dir)).sort()) {
       const asOf = /^as_of=(\d{4}-\d{2}-\d{2})$/.exec(entry)?.[1];
       if (!asOf || asOf < from || asOf >= to) continue;
-      if (!existsSync(join(this.root, 'runs', entry, '_SUCCESS'))) continue;
+      if (!existsSync(join(this.root, RUNS, entry, SUCCESS))) continue;
       for (const file of (await readdir(join(dir, entry))).sort()) {
         if (file.endsWith('.parquet')) found.push({ asOf, path: join(dir, entry, file) });
       }
@@ -91,10 +124,11 @@ export class LocalSink implements Sink {
   }
 
   async isPublished(asOf: string): Promise<boolean> {
-    return existsSync(join(this.root, 'runs', `as_of=${asOf}`, '_SUCCESS'));
+    return existsSync(join(this.root, RUNS, `as_of=${asOf}`, SUCCESS));
   }
 
   async recover(log: Logger): Promise<void> {
+    if (!existsSync(this.root)) return;
     const staging = join(this.root, STAGING);
     if (existsSync(staging)) {
       const leftovers = await readdir(staging);
@@ -102,17 +136,34 @@ export class LocalSink implements Sink {
         log.warn({ leftovers: leftovers.length }, 'removing what an interrupted run left in staging');
       await rm(staging, { recursive: true, force: true });
     }
-    for (const entry of existsSync(this.root) ? await readdir(this.root, { withFileTypes: true }) : []) {
-      if (entry.name.startsWith('.current-')) await rm(join(this.root, entry.name), { force: true });
-      // A partition a killed replaceDir() had moved aside (history() never reads these).
-      if (entry.isDirectory() && !entry.name.startsWith('.') && !entry.name.startsWith('_')) {
-        for (const sub of await readdir(join(this.root, entry.name))) {
-          const aside = join(this.root, entry.name, sub);
-          if (/^as_of=.*\.old-\d+$/.test(sub)) await rm(aside, { recursive: true, force: true });
-        }
+    for (const entry of await readdir(this.root)) {
+      // A catalog or a probe file that a killed process did not get to rename or remove.
+      if (/^\.catalog-\d+\.duckdb(\.wal)?$|^\.probe-\d+$/.test(entry)) await rm(join(this.root, entry));
+    }
+    const dirs = [this.root, join(this.root, DATES), join(this.root, RUNS), ...(await this.tableDirs())];
+    for (const dir of dirs) {
+      for (const entry of existsSync(dir) ? await readdir(dir) : []) {
+        if (TEMP_LINK.test(entry)) await rm(join(dir, entry), { force: true });
       }
     }
-    await this.pruneVersions();
+    await this.recoverAsideFolders(log);
+    // Complete what a publish killed after its commit left undone: links of new dates, current/.
+    for (const [asOf, runId] of await this.committedDates()) {
+      if (!existsSync(join(this.root, VERSIONS, runId, SUCCESS))) {
+        log.warn({ asOf, runId }, 'the published version of this date is incomplete; left as it is');
+        continue;
+      }
+      await this.linkDate(asOf, runId);
+    }
+    await this.assertCurrentIsOurs();
+    if (await this.syncCurrent()) {
+      log.warn(
+        { location: this.root },
+        'moved current/ to the newest published date (its publish was interrupted)',
+      );
+    }
+    const removed = await this.pruneVersions();
+    if (removed > 0) log.info({ removed }, 'removed version folders that no published date links to');
   }
 
   async check(): Promise<void> {
@@ -127,4 +178,179 @@ export class LocalSink implements Sink {
       );
     }
   }
+
+  /** Replaces (or creates) the symlink `path` atomically: a new link renamed over it. */
+  private async swapLink(path: string, target: string): Promise<void> {
+    const tmp = join(dirname(path), `.${basename(path)}.link-${process.pid}`);
+    await rm(tmp, { force: true });
+    await symlink(target, tmp, 'dir');
+    await rename(tmp, path);
+    await syncPath(dirname(path));
+  }
+
+  /**
+   * Makes `path` the symlink `target`. A real folder there (a partition of an earlier release, already replaced by
+   * the committed version) is moved into `retired` first.
+   */
+  private async ensureLink(path: string, target: string, retired: string): Promise<void> {
+    const stat = await lstat(path).catch(() => null);
+    if (stat?.isSymbolicLink() && (await readlink(path)) === target) return;
+    if (stat && !stat.isSymbolicLink()) {
+      if (!stat.isDirectory())
+        throw new SinkError(`${path} is a file, not a published partition; move it away`);
+      await retire(path, retired);
+    }
+    await mkdir(dirname(path), { recursive: true });
+    await this.swapLink(path, target);
+  }
+
+  /** Links <table>/as_of=D for every table of D's version, then runs/as_of=D; removes links of tables it lacks. */
+  private async linkDate(asOf: string, runId: string): Promise<void> {
+    const date = `as_of=${asOf}`;
+    const version = join(this.root, VERSIONS, runId);
+    const tables = new Set(
+      (await readdir(version, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name),
+    );
+    const retired = join(this.root, VERSIONS, `retired-${asOf}-${process.pid}`);
+    const marker = join(this.root, RUNS, date);
+    const markerStat = await lstat(marker).catch(() => null);
+    // The marker of an earlier release's partition goes first: no _SUCCESS beside tables being swapped.
+    if (markerStat?.isDirectory()) await retire(marker, retired);
+    for (const table of [...tables].sort()) {
+      await this.ensureLink(join(this.root, table, date), join('..', DATES, date, table), retired);
+    }
+    for (const dir of await this.tableDirs()) {
+      if (tables.has(basename(dir))) continue;
+      const stale = join(dir, date);
+      const stat = await lstat(stale).catch(() => null);
+      if (stat?.isSymbolicLink()) await rm(stale);
+      else if (stat?.isDirectory()) await retire(stale, retired);
+    }
+    await this.ensureLink(marker, join('..', DATES, date), retired);
+  }
+
+  /** Points current at the version of the newest published date; whether it moved. */
+  private async syncCurrent(): Promise<boolean> {
+    const runs = join(this.root, RUNS);
+    const published = (existsSync(runs) ? await readdir(runs) : [])
+      .filter((e) => /^as_of=\d{4}-\d{2}-\d{2}$/.test(e) && existsSync(join(runs, e, SUCCESS)))
+      .sort();
+    const newest = published.at(-1);
+    if (newest === undefined) return false;
+    const target = await readlink(join(this.root, DATES, newest)).catch(() => null);
+    // The newest date is a partition of an earlier release: current/ is the copy that release made of it.
+    if (target === null) return false;
+    const version = join(VERSIONS, basename(target));
+    const current = join(this.root, CURRENT);
+    if ((await readlink(current).catch(() => null)) === version) return false;
+    await this.swapLink(current, version);
+    return true;
+  }
+
+  private async assertCurrentIsOurs(): Promise<void> {
+    const current = join(this.root, CURRENT);
+    const stat = await lstat(current).catch(() => null);
+    if (stat && !stat.isSymbolicLink()) {
+      throw new SinkError(`${current} exists and is not a symlink made by churn; move it away and run again`);
+    }
+  }
+
+  /** Every committed date and the run id of its version. */
+  private async committedDates(): Promise<[string, string][]> {
+    const dates = join(this.root, DATES);
+    const found: [string, string][] = [];
+    for (const entry of existsSync(dates) ? (await readdir(dates)).sort() : []) {
+      const asOf = /^as_of=(\d{4}-\d{2}-\d{2})$/.exec(entry)?.[1];
+      const target = asOf && (await readlink(join(dates, entry)).catch(() => null));
+      if (asOf && target) found.push([asOf, basename(target)]);
+    }
+    return found;
+  }
+
+  /** The top-level table folders (everything that is not runs/, current, hidden or internal). */
+  private async tableDirs(): Promise<string[]> {
+    if (!existsSync(this.root)) return [];
+    return (await readdir(this.root, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !/^[._]/.test(e.name) && e.name !== RUNS)
+      .map((e) => join(this.root, e.name));
+  }
+
+  /**
+   * Partitions that a publish of an earlier release moved aside (`as_of=D.old-<pid>`) and was killed before it
+   * removed: put back when the partition is missing (then it is the last copy), removed when it was replaced.
+   */
+  private async recoverAsideFolders(log: Logger): Promise<void> {
+    for (const dir of await this.tableDirs()) {
+      for (const entry of await readdir(dir)) {
+        const original = /^(as_of=\d{4}-\d{2}-\d{2})\.old-\d+$/.exec(entry)?.[1];
+        if (!original) continue;
+        const aside = join(dir, entry);
+        if (await lstat(join(dir, original)).catch(() => null)) {
+          await rm(aside, { recursive: true, force: true });
+        } else {
+          await rename(aside, join(dir, original));
+          log.warn(
+            { partition: join(dir, original) },
+            'put back a partition that an interrupted publish had moved aside',
+          );
+        }
+      }
+    }
+  }
+
+  /** Removes version folders that no link points to; how many. */
+  private async pruneVersions(): Promise<number> {
+    const versions = join(this.root, VERSIONS);
+    if (!existsSync(versions)) return 0;
+    const linked = new Set((await this.committedDates()).map(([, runId]) => runId));
+    const current = await readlink(join(this.root, CURRENT)).catch(() => null);
+    if (current !== null) linked.add(basename(current));
+    let removed = 0;
+    for (const entry of await readdir(versions)) {
+      if (linked.has(entry)) continue;
+      await rm(join(versions, entry), { recursive: true, force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+}
+
+/** Moves a folder (a rename; a copy when the staging folder is on another file system). */
+async function moveDir(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await cp(from, to, { recursive: true });
+  }
+}
+
+/** Moves a replaced real folder into the retired version folder (removed with the next prune). */
+async function retire(path: string, retired: string): Promise<void> {
+  await mkdir(retired, { recursive: true });
+  await rename(path, join(retired, `${basename(dirname(path))}-${basename(path)}-${Date.now()}`));
+}
+
+/** fsync of a file or folder, so that a committed version survives a power cut, not only a kill. */
+async function syncPath(path: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(path, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Some platforms and file systems refuse to fsync a folder; the data files are what matter most.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function syncTree(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await syncTree(path);
+    else await syncPath(path);
+  }
+  await syncPath(dir);
 }

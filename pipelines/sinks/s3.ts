@@ -1,34 +1,50 @@
 // The S3 sink: publishes a staged run under `s3://bucket/prefix` in the layout of sink.ts.
 //
-// Order of a publish (S3 has no atomic rename, so `_SUCCESS` markers carry the guarantees):
-//   1. delete runs/as_of=D/_SUCCESS (when D was published before);
-//      upload <table>/as_of=D/<file> for every staged file; delete keys of an earlier publish of D that this run
-//      does not have; upload runs/as_of=D/_manifest.json, then runs/as_of=D/_SUCCESS.
-//   2. delete current/_SUCCESS; upload current/<table>/<file>; delete every other key under current/;
-//      upload current/_manifest.json, then current/_SUCCESS.
+// S3 has no rename and no multi-object transaction, and readers read fixed keys (`<table>/as_of=D/part-0.parquet`,
+// `current/...`). So a publish keeps the old version whole until the new one is complete in S3, commits, then
+// replaces keys with server-side copies, and a commit record lets the next run finish a swap that was killed:
+//   1. upload every staged file and the manifest to _staging/<runId>/ (with their sha256 as object metadata).
+//      Nothing a reader sees has changed (pause point `publish-version`); a kill here leaves an upload that the
+//      next recovery deletes.
+//   2. commit: put _staging/<runId>/_COMMITTED (as-of date, files, sizes, checksums). From here the new version is
+//      the published one (`publish-commit`).
+//   3. history of D: the keys whose bytes change are copied from _staging into <table>/as_of=D/; only when some do
+//      (or keys of an earlier publish of D must go), runs/as_of=D/_SUCCESS is deleted first and put back last,
+//      after runs/as_of=D/_manifest.json (`publish-swap` falls inside this window). A re-run whose files are
+//      byte-identical changes only the manifest and never removes _SUCCESS.
+//   4. current/, the same way, only when D is the newest published date (`publish-current` comes before): a backfill
+//      or a re-run of an older date leaves current/ alone; a re-run of the newest date replaces it.
+//   5. delete _staging/<runId>/, its _COMMITTED last.
+// recover() (at the start of every run, under the lock) finishes every committed swap from its _staging copy
+// (steps 3-5, idempotent), and deletes uploads that were never committed. It deletes nothing else: never a
+// published key that is the last copy of its version.
 //
 // Guarantees:
-// - `runs/as_of=D/_SUCCESS` exists only while every file of partition D (all tables) is complete and belongs to
-//   the run described by runs/as_of=D/_manifest.json. history() reads only such partitions.
-// - `current/_SUCCESS` is absent for the whole time current/ is being replaced; when it exists, current/ holds
-//   exactly the files of the run described by current/_manifest.json.
-// - A publish that fails in step 1 leaves current/ (with its _SUCCESS) and every other partition untouched. A
-//   publish that fails in step 2 leaves current/ without _SUCCESS (possibly mixing old and new files) until the
-//   next successful publish; readers must treat a current/ without _SUCCESS as unavailable, or read the newest
-//   partition that has runs/as_of=D/_SUCCESS. A reader that checked _SUCCESS before a publish started and is
-//   still reading while it replaces current/ can see a mix: check _SUCCESS again after reading, or read history.
-import { randomUUID } from 'node:crypto';
+// - runs/as_of=D/_SUCCESS and current/_SUCCESS exist only beside exactly the complete files of their manifest.
+// - A kill before the commit leaves every published key as it was. A kill after it leaves each key either the old
+//   or the new version (each object is replaced whole), with the marker of a partition absent only inside the
+//   short window of server-side copies of step 3 or 4; the next run's recovery completes the new version before it
+//   reads any history. Configure a lifecycle rule on _staging/ (expire after a week) only as a backstop: it must
+//   not remove the copy of a committed swap before a run has recovered it.
+// - A reader that checked _SUCCESS before a swap started and is still reading while keys are replaced can see a
+//   mix: check _SUCCESS again after reading, or read history.
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { OutputConfig } from '../../config/schema.js';
@@ -63,15 +79,40 @@ export interface S3SinkOptions {
 
 const MANIFEST = '_manifest.json';
 const SUCCESS = '_SUCCESS';
+const STAGING = '_staging';
+const COMMITTED = '_COMMITTED';
 /** Top-level folders of the layout that are not tables. */
-const RESERVED = new Set(['runs', 'current', '_state']);
+const RESERVED = new Set(['runs', 'current', '_state', STAGING]);
 const AS_OF = /^\d{4}-\d{2}-\d{2}$/;
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** CopyObject copies objects up to 5 GiB; larger ones are copied in parts of this size. */
+const MAX_SINGLE_COPY = 5 * 1024 ** 3;
+const COPY_PART = 512 * 1024 ** 2;
 
 interface StagedFile {
   table: string;
   name: string;
   local: string;
   size: number;
+  sha256: string;
+}
+
+/** The commit record of a swap: what _staging/<run_id>/ holds, complete, and where it goes. */
+interface Commit {
+  run_id: string;
+  as_of: string;
+  committed_at: string;
+  files: { table: string; name: string; size: number; sha256: string }[];
+  manifest: { size: number; sha256: string };
+}
+
+/** One set of keys to replace: the history partition of a date, or current/. */
+interface Replacement {
+  files: { from: string; to: string; size: number; sha256: string }[];
+  /** Keys of the set that the new version does not have. */
+  stale: string[];
+  manifest: { from: string; to: string; size: number; sha256: string };
+  success: string;
 }
 
 export class S3Sink implements Sink {
@@ -104,54 +145,160 @@ export class S3Sink implements Sink {
   async publish(run: StagedRun, log: Logger): Promise<void> {
     const started = Date.now();
     if (!AS_OF.test(run.asOf)) throw new SinkError(`publish: as_of "${run.asOf}" is not a YYYY-MM-DD date`);
+    if (!RUN_ID.test(run.runId)) throw new SinkError(`publish: run id "${run.runId}" cannot name a key`);
     const files = await this.stagedFiles(run);
     const manifest = path.join(run.stagedDir, MANIFEST);
     await stat(manifest).catch(() => {
       throw new SinkError(`publish: the staged run has no ${MANIFEST} (${manifest})`);
     });
-    const bytes = files.reduce((sum, f) => sum + f.size, 0);
-    const runPrefix = `${this.root}runs/as_of=${run.asOf}/`;
-    const currentPrefix = `${this.root}current/`;
+    const staging = this.stagingPrefix(run.runId);
     const context = { runId: run.runId, asOf: run.asOf, location: this.location };
 
-    // 1. History partition as_of=D.
-    await this.deleteKey(`${runPrefix}${SUCCESS}`);
-    const historyKeys = files.map((f) => `${this.root}${f.table}/as_of=${run.asOf}/${f.name}`);
-    await this.uploadAll(files, historyKeys, log);
-    const staleHistory = await this.stalePartitionKeys(run.asOf, new Set(historyKeys));
-    await this.deleteKeys(staleHistory);
-    await this.uploadFile(manifest, `${runPrefix}${MANIFEST}`, log);
-    await this.putEmpty(`${runPrefix}${SUCCESS}`);
-    log.info(
-      { ...context, files: files.length, bytes, replaced: staleHistory.length },
-      'history partition published',
+    // 1. The whole new version beside the published one.
+    await this.uploadAll(
+      files,
+      files.map((f) => `${staging}${f.table}/${f.name}`),
+      log,
     );
-    await run.pause?.('publish-current');
+    const manifestSha = await sha256File(manifest);
+    await this.uploadFile(manifest, `${staging}${MANIFEST}`, log, manifestSha);
+    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    log.info({ ...context, files: files.length, bytes, ms: Date.now() - started }, 'new version uploaded');
+    await run.pause?.('publish-version');
 
-    // 2. current/: _SUCCESS off, files in, strays out, manifest, _SUCCESS on.
-    await this.deleteKey(`${currentPrefix}${SUCCESS}`);
-    const currentKeys = files.map((f) => `${currentPrefix}${f.table}/${f.name}`);
-    await this.uploadAll(files, currentKeys, log);
-    const keep = new Set([...currentKeys, `${currentPrefix}${MANIFEST}`, `${currentPrefix}${SUCCESS}`]);
-    const stale: string[] = [];
-    await this.wrap('list', currentPrefix, 's3:ListBucket', async () => {
-      for await (const object of listObjects(this.client, this.bucket, currentPrefix)) {
-        if (!keep.has(object.Key!)) stale.push(object.Key!);
+    // 2. Commit.
+    const commit: Commit = {
+      run_id: run.runId,
+      as_of: run.asOf,
+      committed_at: new Date().toISOString(),
+      files: files.map((f) => ({ table: f.table, name: f.name, size: f.size, sha256: f.sha256 })),
+      manifest: { size: (await stat(manifest)).size, sha256: manifestSha },
+    };
+    const record = `${staging}${COMMITTED}`;
+    await this.wrap('write', record, 's3:PutObject', async () => {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: record,
+          Body: JSON.stringify(commit),
+          ContentType: 'application/json',
+        }),
+      );
+    });
+    await run.pause?.('publish-commit');
+
+    // 3-5.
+    await this.apply(commit, log, run.pause);
+    log.info({ ...context, ms: Date.now() - started }, 'published');
+  }
+
+  /**
+   * Steps 3-5 of a publish for a committed version in _staging/<run_id>/: idempotent, so that recovery can run
+   * it again after a kill at any point.
+   */
+  private async apply(commit: Commit, log: Logger, pause?: (point: string) => Promise<void>): Promise<void> {
+    const staging = this.stagingPrefix(commit.run_id);
+    const context = { runId: commit.run_id, asOf: commit.as_of, location: this.location };
+    const from = (f: { table: string; name: string }) => `${staging}${f.table}/${f.name}`;
+    const runPrefix = `${this.root}runs/as_of=${commit.as_of}/`;
+    const manifestFrom = { from: `${staging}${MANIFEST}`, ...commit.manifest };
+
+    // 3. History partition as_of=D.
+    const historyFiles = commit.files.map((f) => ({
+      from: from(f),
+      to: `${this.root}${f.table}/as_of=${commit.as_of}/${f.name}`,
+      size: f.size,
+      sha256: f.sha256,
+    }));
+    const history = await this.replace(
+      {
+        files: historyFiles,
+        stale: await this.stalePartitionKeys(commit.as_of, new Set(historyFiles.map((f) => f.to))),
+        manifest: { ...manifestFrom, to: `${runPrefix}${MANIFEST}` },
+        success: `${runPrefix}${SUCCESS}`,
+      },
+      pause,
+    );
+    log.info({ ...context, ...history }, 'history partition published');
+    await pause?.('publish-current');
+
+    // 4. current/, forward only: to the newest published date (D itself is published now).
+    const newest = await this.newestPublished();
+    if (newest === commit.as_of) {
+      const currentPrefix = `${this.root}current/`;
+      const currentFiles = commit.files.map((f) => ({
+        from: from(f),
+        to: `${currentPrefix}${f.table}/${f.name}`,
+        size: f.size,
+        sha256: f.sha256,
+      }));
+      const keep = new Set([
+        ...currentFiles.map((f) => f.to),
+        `${currentPrefix}${MANIFEST}`,
+        `${currentPrefix}${SUCCESS}`,
+      ]);
+      const stale: string[] = [];
+      await this.wrap('list', currentPrefix, 's3:ListBucket', async () => {
+        for await (const object of listObjects(this.client, this.bucket, currentPrefix)) {
+          if (!keep.has(object.Key!)) stale.push(object.Key!);
+        }
+      });
+      const current = await this.replace({
+        files: currentFiles,
+        stale,
+        manifest: { ...manifestFrom, to: `${currentPrefix}${MANIFEST}` },
+        success: `${currentPrefix}${SUCCESS}`,
+      });
+      log.info({ ...context, ...current }, 'current/ published');
+    } else {
+      log.info({ ...context, newest }, 'current/ left at the newest published date');
+    }
+
+    // 5. The staged copy is no longer needed.
+    const staged: string[] = [];
+    await this.wrap('list', staging, 's3:ListBucket', async () => {
+      for await (const object of listObjects(this.client, this.bucket, staging)) {
+        if (object.Key !== `${staging}${COMMITTED}`) staged.push(object.Key!);
       }
     });
-    await this.deleteKeys(stale);
-    await this.uploadFile(manifest, `${currentPrefix}${MANIFEST}`, log);
-    await this.putEmpty(`${currentPrefix}${SUCCESS}`);
-    log.info(
-      {
-        ...context,
-        tables: run.tables.length,
-        files: files.length,
-        removed: stale.length,
-        ms: Date.now() - started,
-      },
-      'current/ published',
-    );
+    await this.deleteKeys(staged);
+    await this.deleteKey(`${staging}${COMMITTED}`);
+  }
+
+  /**
+   * Replaces a set of keys by server-side copies. _SUCCESS is taken away only when some key changes (its bytes
+   * differ, by the sha256 metadata) or must go, and put back after the manifest. Keys already in place are not
+   * copied again: applied a second time (recovery), a finished swap copies nothing, and needs no staged key.
+   */
+  private async replace(
+    set: Replacement,
+    pause?: (point: string) => Promise<void>,
+  ): Promise<{ copied: number; unchanged: number; removed: number }> {
+    const changed: Replacement['files'] = [];
+    await forEachLimit(set.files, this.concurrency, async (file) => {
+      if ((await this.sha256Of(file.to)) !== file.sha256) changed.push(file);
+    });
+    changed.sort((a, b) => (a.to < b.to ? -1 : 1));
+    if (changed.length > 0 || set.stale.length > 0) {
+      await this.deleteKey(set.success);
+      const [first, ...rest] = changed;
+      if (first) {
+        await this.copyObject(first.from, first.to, first.size);
+        // Inside the window: the marker is off, one key is new (a test kills here).
+        await pause?.('publish-swap');
+      }
+      await forEachLimit(rest, this.concurrency, (f) => this.copyObject(f.from, f.to, f.size));
+      await this.deleteKeys(set.stale);
+    }
+    if ((await this.sha256Of(set.manifest.to)) !== set.manifest.sha256) {
+      await this.copyObject(set.manifest.from, set.manifest.to, set.manifest.size);
+    }
+    await this.putEmpty(set.success);
+    return {
+      copied: changed.length,
+      unchanged: set.files.length - changed.length,
+      removed: set.stale.length,
+    };
   }
 
   async history(
@@ -217,9 +364,44 @@ export class S3Sink implements Sink {
   }
 
   async recover(log: Logger): Promise<void> {
-    // Nothing to clean: a half-published partition or current/ simply has no _SUCCESS, and the next publish
-    // replaces it. Failed multipart uploads are aborted by the uploader; for killed processes configure the
-    // bucket lifecycle rule AbortIncompleteMultipartUpload.
+    // 1. Swaps that a killed run committed are finished; uploads it never committed are deleted.
+    const prefix = `${this.root}${STAGING}/`;
+    const byRun = new Map<string, string[]>();
+    await this.wrap('list', prefix, 's3:ListBucket', async () => {
+      for await (const object of listObjects(this.client, this.bucket, prefix)) {
+        const runId = object.Key!.slice(prefix.length).split('/')[0]!;
+        byRun.set(runId, [...(byRun.get(runId) ?? []), object.Key!]);
+      }
+    });
+    const commits: Commit[] = [];
+    for (const [runId, keys] of byRun) {
+      if (keys.includes(`${prefix}${runId}/${COMMITTED}`)) {
+        commits.push(await this.readCommit(`${prefix}${runId}/${COMMITTED}`));
+      } else {
+        await this.deleteKeys(keys);
+        log.warn(
+          { runId, keys: keys.length, location: this.location },
+          'removed the upload of a run that was stopped before it published',
+        );
+      }
+    }
+    commits.sort((a, b) => a.committed_at.localeCompare(b.committed_at));
+    for (const commit of commits) {
+      log.warn(
+        { runId: commit.run_id, asOf: commit.as_of, location: this.location },
+        'finishing the publish of a run that was stopped after its new version was complete',
+      );
+      try {
+        await this.apply(commit, log);
+      } catch (error) {
+        throw new SinkError(
+          `recover: could not finish publishing run ${commit.run_id} (as_of ${commit.as_of}) from ` +
+            `${s3Url(this.bucket, this.stagingPrefix(commit.run_id))}: ${(error as Error).message}. ` +
+            'Fix the cause and run again; to give that version up instead, delete that prefix.',
+        );
+      }
+    }
+    // 2. current/ is only ever replaced by a committed swap, which step 1 completes.
     const key = `${this.root}current/${SUCCESS}`;
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -227,7 +409,7 @@ export class S3Sink implements Sink {
       if (isNotFound(error)) {
         log.warn(
           { location: this.location },
-          'current/ has no _SUCCESS: no run was published yet, or the last publish did not finish; the next run republishes it',
+          'current/ has no _SUCCESS: no run was published yet, or an earlier release stopped while replacing it; the next run of the newest date republishes it',
         );
         return;
       }
@@ -269,6 +451,105 @@ export class S3Sink implements Sink {
     this.clientInstance = undefined;
   }
 
+  private stagingPrefix(runId: string): string {
+    return `${this.root}${STAGING}/${runId}/`;
+  }
+
+  private async readCommit(key: string): Promise<Commit> {
+    let text = '';
+    await this.wrap('read', key, 's3:GetObject', async () => {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      text = (await response.Body?.transformToString()) ?? '';
+    });
+    try {
+      const commit = JSON.parse(text) as Commit;
+      if (!AS_OF.test(commit.as_of) || !RUN_ID.test(commit.run_id) || !Array.isArray(commit.files)) {
+        throw new Error('fields missing');
+      }
+      return commit;
+    } catch (error) {
+      throw new SinkError(
+        `recover: ${s3Url(this.bucket, key)} is not a commit record written by churn (${(error as Error).message}); delete it and run again`,
+      );
+    }
+  }
+
+  /** The newest as-of date with runs/as_of=D/_SUCCESS. */
+  private async newestPublished(): Promise<string | undefined> {
+    const runsPrefix = `${this.root}runs/`;
+    let newest: string | undefined;
+    await this.wrap('list', runsPrefix, 's3:ListBucket', async () => {
+      for await (const object of listObjects(this.client, this.bucket, runsPrefix)) {
+        const asOf = /^as_of=(\d{4}-\d{2}-\d{2})\/_SUCCESS$/.exec(object.Key!.slice(runsPrefix.length))?.[1];
+        if (asOf && (newest === undefined || asOf > newest)) newest = asOf;
+      }
+    });
+    return newest;
+  }
+
+  /** The sha256 metadata of a key (written by this sink), or undefined when absent or the key does not exist. */
+  private async sha256Of(key: string): Promise<string | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return head.Metadata?.sha256;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw new SinkError(
+        `publish (head): ${describeS3Error(error, s3Url(this.bucket, key), 's3:GetObject')}`,
+      );
+    }
+  }
+
+  /** A server-side copy (metadata and content type kept); in parts above CopyObject's 5 GiB limit. */
+  private async copyObject(from: string, to: string, size: number): Promise<void> {
+    const source = encodeURI(`${this.bucket}/${from}`);
+    await this.wrap('copy', to, 's3:PutObject', async () => {
+      if (size <= MAX_SINGLE_COPY) {
+        await this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: to,
+            CopySource: source,
+            MetadataDirective: 'COPY',
+          }),
+        );
+        return;
+      }
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: from }));
+      const { UploadId } = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: to,
+          ContentType: head.ContentType,
+          Metadata: head.Metadata,
+        }),
+      );
+      const parts: { ETag: string; PartNumber: number }[] = [];
+      for (let start = 0, part = 1; start < size; start += COPY_PART, part += 1) {
+        const end = Math.min(start + COPY_PART, size) - 1;
+        const result = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: to,
+            UploadId,
+            PartNumber: part,
+            CopySource: source,
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        );
+        parts.push({ ETag: result.CopyPartResult?.ETag ?? '', PartNumber: part });
+      }
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: to,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    });
+  }
+
   /** Every staged file of the run's tables, checked before anything is uploaded. */
   private async stagedFiles(run: StagedRun): Promise<StagedFile[]> {
     const files: StagedFile[] = [];
@@ -289,7 +570,10 @@ export class S3Sink implements Sink {
         const info = await stat(local).catch(() => {
           throw new SinkError(`publish: staged file ${local} disappeared before the publish started`);
         });
-        files.push({ table, name, local, size: info.size });
+        const sha256 = await sha256File(local).catch(() => {
+          throw new SinkError(`publish: staged file ${local} disappeared before the publish started`);
+        });
+        files.push({ table, name, local, size: info.size, sha256 });
       }
     }
     return files;
@@ -318,12 +602,12 @@ export class S3Sink implements Sink {
     await forEachLimit(
       files.map((file, i) => ({ file, key: keys[i]! })),
       this.concurrency,
-      ({ file, key }) => this.uploadFile(file.local, key, log),
+      ({ file, key }) => this.uploadFile(file.local, key, log, file.sha256),
     );
   }
 
   /** A multipart, streamed upload of a local file; the whole upload is retried with a fresh stream. */
-  private async uploadFile(local: string, key: string, log: Logger): Promise<void> {
+  private async uploadFile(local: string, key: string, log: Logger, sha256: string): Promise<void> {
     const url = s3Url(this.bucket, key);
     try {
       await withRetry(
@@ -337,6 +621,7 @@ export class S3Sink implements Sink {
               Key: key,
               Body: createReadStream(local),
               ContentType: contentType(key),
+              Metadata: { sha256 },
             },
             partSize: this.partSize,
             queueSize: 2,
@@ -401,6 +686,12 @@ export class S3Sink implements Sink {
       throw new SinkError(`publish (${verb}): ${describeS3Error(error, s3Url(this.bucket, key), action)}`);
     }
   }
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 function contentType(key: string): string {

@@ -5,9 +5,16 @@
 //   <stagedDir>/_manifest.json
 // and a sink publishes it as the spec lays out:
 //   <root>/<table>/as_of=YYYY-MM-DD/<file>     history
-//   <root>/runs/as_of=YYYY-MM-DD/_manifest.json, then _SUCCESS
-//   <root>/current/<table>/<file>, current/_manifest.json, then current/_SUCCESS
-// A reader that sees _SUCCESS sees a complete run; a failed or killed publish leaves the previous outputs as they were.
+//   <root>/runs/as_of=YYYY-MM-DD/_manifest.json and _SUCCESS
+//   <root>/current/<table>/<file>, current/_manifest.json and current/_SUCCESS
+// Every sink keeps these promises (how, and what its recovery may delete, is at the top of local.ts and s3.ts):
+// - A _SUCCESS stands only beside the complete files of its manifest: a reader that sees it sees a complete run.
+// - A publish builds the new version beside the published one and swaps it in one atomic step (local), or keeps
+//   the old one whole until the new one is complete and committed (S3); a killed publish leaves every published
+//   file byte-identical or replaced by a complete new version, and the next run's recovery finishes a committed one.
+// - current/ only moves forward, to the newest published as-of date: a backfill or a re-run of an older date leaves
+//   it alone; a re-run of the newest date replaces it.
+// - recover() never deletes the last good copy of anything.
 import type { Logger } from '../log.js';
 
 export interface StagedRun {
@@ -15,14 +22,18 @@ export interface StagedRun {
   runId: string;
   stagedDir: string;
   tables: string[];
-  /** Test hook (CHURN_PAUSE_AT): called at `publish-current`, after the history partitions, before current/ changes. */
+  /**
+   * Test hook (CHURN_PAUSE_AT), called at the steps of a publish: `publish-version` (the new version is complete,
+   * nothing published has changed), `publish-commit` (committed, not yet all visible), `publish-swap` (S3: inside
+   * the replacement of the partition's keys), `publish-current` (history published, current/ not yet moved).
+   */
   pause?: (point: string) => Promise<void>;
 }
 
 export interface Sink {
   /** A human-readable location (`/abs/out`, `s3://bucket/prefix`). */
   readonly location: string;
-  /** Publishes a staged run; history partitions first, `current/` swapped last. */
+  /** Publishes a staged run: its history partition, then `current/` when its date is the newest published one. */
   publish(run: StagedRun, log: Logger): Promise<void>;
   /**
    * Local paths of a table's published Parquet history files with as_of in [from, to) (YYYY-MM-DD), downloading them
@@ -36,7 +47,10 @@ export interface Sink {
   ): Promise<{ asOf: string; path: string }[]>;
   /** Whether runs/as_of=D/_SUCCESS exists (a complete published run of that date); absent when not cheap to tell. */
   isPublished?(asOf: string): Promise<boolean>;
-  /** Cleans up what a killed publish left behind (staging leftovers); never touches complete published runs. */
+  /**
+   * Finishes or cleans up what a killed publish left behind (call holding the run lock): completes a committed
+   * version, deletes what was never published; never deletes the last good copy of a published date.
+   */
   recover(log: Logger): Promise<void>;
   /** Checks the location is reachable and writable, writing nothing that a reader could see. */
   check(): Promise<void>;

@@ -1,19 +1,9 @@
 // Helpers of the operations tests: a small deterministic project (CSV exports + churn.yaml) in a temp folder,
-// the real CLI as a child process, and file-tree fingerprints.
+// the real CLI as a child process, and the run ledger (published.ts reads what an output published).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { LedgerEntry } from '../../pipelines/ops/state.js';
@@ -97,8 +87,15 @@ export interface Project {
   data: FixtureData;
 }
 
-/** A temp folder with the fixture exports in data/ and churn.yaml (extra YAML appended). */
-export function makeProject(extraYaml = '', data: FixtureData = fixtureData()): Project {
+/**
+ * A temp folder with the fixture exports in data/ and churn.yaml (extra YAML appended). `output` replaces the
+ * default `output:` section (a local folder `out`), e.g. with an S3 output whose local copy is `out`.
+ */
+export function makeProject(
+  extraYaml = '',
+  data: FixtureData = fixtureData(),
+  output: string[] = ['output:', '  type: local', '  path: out'],
+): Project {
   const dir = mkdtempSync(join(tmpdir(), 'churn-ops-'));
   const config = join(dir, 'churn.yaml');
   writeData(dir, data);
@@ -113,9 +110,7 @@ export function makeProject(extraYaml = '', data: FixtureData = fixtureData()): 
         '    type: local',
         `    path: data/${entity}.csv`,
       ]),
-      'output:',
-      '  type: local',
-      '  path: out',
+      ...output,
       'state_dir: .churn',
       'lock:',
       '  stale_seconds: 2',
@@ -135,6 +130,16 @@ export function writeData(dir: string, data: Partial<FixtureData>): void {
   for (const [entity, text] of Object.entries(data)) {
     writeFileSync(join(dir, 'data', `${entity}.csv`), text, { flag: 'w' });
   }
+}
+
+/**
+ * Appends one order (number n, by C002 on 2024-06-20) to the project's orders export: a changed input, so that a
+ * re-run of an as-of date after it publishes different files.
+ */
+export function addOrder(project: Project, n: number): void {
+  const file = join(project.dir, 'data', 'orders.csv');
+  const line = `O8${String(n).padStart(4, '0')},C002,2024-06-20 11:00:00,${(10 + n).toFixed(2)},completed\n`;
+  writeFileSync(file, readFileSync(file, 'utf8') + line);
 }
 
 export interface Exit {
@@ -199,21 +204,6 @@ export async function waitFor<T>(
   }
 }
 
-/** sha256 of every file under a folder (following the `current` symlink), by relative path. */
-export function hashTree(dir: string): Record<string, string> {
-  const root = realpathSync(dir);
-  const hashes: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const entry of readdirSync(d).sort()) {
-      const path = join(d, entry);
-      if (lstatSync(path).isDirectory()) walk(path);
-      else hashes[relative(root, path)] = createHash('sha256').update(readFileSync(path)).digest('hex');
-    }
-  };
-  walk(root);
-  return hashes;
-}
-
 export function ledger(project: Project): LedgerEntry[] {
   const file = join(project.state, 'ledger.jsonl');
   if (!existsSync(file)) return [];
@@ -228,44 +218,6 @@ export function runs(project: Project): LedgerEntry[] {
   const byId = new Map<string, LedgerEntry>();
   for (const e of ledger(project)) byId.set(e.run_id, e);
   return [...byId.values()];
-}
-
-interface ManifestFiles {
-  run_id: string;
-  tables: Record<string, { files: { path: string; sha256: string }[] }>;
-}
-
-/**
- * Every `_SUCCESS` of the output stands beside complete files: each history partition of a run marker and
- * current/ match the checksums of their manifest. Returns the problems found.
- */
-export function successProblems(out: string): string[] {
-  const problems: string[] = [];
-  const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
-  const runsDir = join(out, 'runs');
-  for (const marker of existsSync(runsDir) ? readdirSync(runsDir) : []) {
-    if (!existsSync(join(runsDir, marker, '_SUCCESS'))) continue;
-    const manifest = JSON.parse(
-      readFileSync(join(runsDir, marker, '_manifest.json'), 'utf8'),
-    ) as ManifestFiles;
-    for (const [table, t] of Object.entries(manifest.tables)) {
-      for (const f of t.files) {
-        const path = join(out, table, marker, f.path.slice(table.length + 1));
-        if (!existsSync(path) || sha(path) !== f.sha256) problems.push(`${marker}: ${f.path} incomplete`);
-      }
-    }
-  }
-  const current = join(out, 'current');
-  if (existsSync(join(current, '_SUCCESS'))) {
-    const manifest = JSON.parse(readFileSync(join(current, '_manifest.json'), 'utf8')) as ManifestFiles;
-    for (const t of Object.values(manifest.tables)) {
-      for (const f of t.files) {
-        const path = join(current, f.path);
-        if (!existsSync(path) || sha(path) !== f.sha256) problems.push(`current: ${f.path} incomplete`);
-      }
-    }
-  }
-  return problems;
 }
 
 export function currentRunId(out: string): string {
