@@ -7,22 +7,7 @@ import {
   predictLogistic,
 } from '../pipelines/model/logistic.js';
 import { auc } from '../pipelines/model/metrics.js';
-
-/** mulberry32: a tiny seeded 32-bit PRNG, uniform on [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(u: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
-}
+import { mulberry32, normal } from './support/random.js';
 
 const sigmoid = (eta: number): number => 1 / (1 + Math.exp(-eta));
 
