@@ -188,16 +188,14 @@ const health = z.strictObject({
   horizon_days: z.int().min(7).default(90),
   /** A decline test (the customer's own rate before the window against the window) flags at this tail probability. */
   decline_p_value: z.number().gt(0).lt(1).default(0.05),
-  /** at_risk: a customer with a rhythm and p_churn at least this (or idle far beyond the own rhythm); dormant above it without one. */
+  /** at_risk: a customer with a rhythm, idle beyond it, and p_churn at least this; dormant above it without a rhythm. */
   at_risk_p_churn: z.number().min(0).max(1).default(0.5),
-  /** silent_churn: p_churn at least this together with a decline in the customer's own history. */
+  /** silent_churn: p_churn at least this together with a drop or an inactivity in the customer's own history. */
   silent_churn_p_churn: z.number().min(0).max(1).default(0.5),
-  /** at_risk: p_decline (the learned chance of falling below drop_ratio x the own rate) at least this. */
-  at_risk_p_decline: z.number().min(0).max(1).default(0.5),
-  /** silent_churn: p_decline at least this together with a drop in the customer's own history. */
-  silent_churn_p_decline: z.number().min(0).max(1).default(0.6),
-  /** Customers with a history (active days) this long are judged against their own rhythm. */
+  /** A customer with this many active days, spread over at least min_baseline_days, has a rhythm of their own. */
   rhythm_min_active_days: z.int().min(2).default(3),
+  /** Idle longer than this and twice the own INACTIVE threshold (not yet lost): dormant, past the early warning. */
+  dormant_after_days: z.int().min(1).default(180),
   /** Below this many training customers (with a known outcome) the learned risk model falls back to MBG/NBD. */
   model_min_training_customers: z.int().min(10).default(200),
   /** L2 penalty of the learned risk model (logistic regression on standardised features). */
@@ -210,6 +208,29 @@ const health = z.strictObject({
   model_min_repeat_buyers: z.int().min(1).default(20),
 });
 
+/** The tools the audience has an import file for (pipelines/stages/exports.ts knows each one's format). */
+export const AUDIENCE_EXPORT_PROFILES = [
+  'mailchimp',
+  'klaviyo',
+  'hubspot',
+  'braze',
+  'google_ads',
+  'meta',
+] as const;
+export type AudienceExportProfile = (typeof AUDIENCE_EXPORT_PROFILES)[number];
+/** The model (sql/audiences/<model>.sql) whose rows a tool's audience file holds. */
+export function audienceExportModel(
+  profile: AudienceExportProfile,
+): `reactivation_audience_${AudienceExportProfile}` {
+  return `reactivation_audience_${profile}`;
+}
+const audienceExportProfile = z.enum(AUDIENCE_EXPORT_PROFILES);
+const audienceExport = z.union([
+  audienceExportProfile,
+  z.strictObject({ profile: audienceExportProfile, excel: z.boolean().default(false) }),
+]);
+export type AudienceExportEntry = z.infer<typeof audienceExport>;
+
 const audience = z.strictObject({
   include_churned: z.boolean().default(false),
   suppression_days: z.int().min(0).default(30),
@@ -218,6 +239,68 @@ const audience = z.strictObject({
   holdout_salt: z.string().default('churn-pipeline'),
   /** Offer tiers by value-at-risk quantile of the audience (first = highest value at risk). */
   offer_tiers: z.array(z.string()).min(1).default(['premium', 'standard', 'basic']),
+  /**
+   * The import files written for the target group (exports/reactivation_audience/reactivation_audience_<tool>.csv),
+   * one per tool: a tool's name, or `{ profile, excel }` where `excel: true` starts the file with a UTF-8 byte
+   * order mark (Excel then reads accents right; leave it off for files a tool imports). List only the tools you use:
+   * each file is a copy of personal data.
+   */
+  exports: z
+    .array(audienceExport)
+    .default([...AUDIENCE_EXPORT_PROFILES])
+    .superRefine((entries, ctx) => {
+      const seen = new Set<string>();
+      entries.forEach((entry, i) => {
+        const profile = typeof entry === 'string' ? entry : entry.profile;
+        if (seen.has(profile))
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `"${profile}" is listed twice: list each tool once`,
+          });
+        seen.add(profile);
+      });
+    }),
+});
+
+/** The early-warning flags for a CRM import (exports/crm_flags/crm_flags.csv): every known customer, with `flagged`. */
+const crmFlags = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Start the file with a UTF-8 byte order mark, for Excel. */
+  excel: z.boolean().default(false),
+});
+
+/** A regular expression (RE2, as DuckDB's regexp_matches reads it) that must at least compile. */
+const campaignPattern = z
+  .string()
+  .min(1)
+  .refine(
+    (pattern) => {
+      try {
+        new RegExp(pattern);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a regular expression such as "^winback-" (searched anywhere in campaign_id)' },
+  );
+
+/** reactivation_outcomes: who of each published audience came back, target against control. */
+const outcomes = z.strictObject({
+  /** Days after the audience date in which a qualifying activity or purchase counts as a return; one row set per window. */
+  window_days: z
+    .array(z.int().min(1).max(365))
+    .min(1)
+    .default([30])
+    .refine((days) => new Set(days).size === days.length, { message: 'list each window once' }),
+  /** Published audiences up to this many days before the as-of date are measured (read from the output's history). */
+  lookback_days: z.int().min(1).default(365),
+  /**
+   * The send log: e-mail events (sent, delivered, open, click) whose campaign_id matches this regular expression mark
+   * who of an audience was really e-mailed; unset: no send log, only the lift of the whole target group.
+   */
+  campaign_id_pattern: campaignPattern.nullable().default(null),
 });
 
 /** Small numbers (spec "Small numbers"): no rate on a tiny base, no survey change called significant on a handful of answers. */
@@ -365,7 +448,9 @@ export const configSchema = z.strictObject({
   csat_scale: z.union([z.literal(5), z.literal(10)]).default(5),
   health: health.prefault({}),
   audience: audience.prefault({}),
+  crm_flags: crmFlags.prefault({}),
   metrics: metrics.prefault({}),
+  outcomes: outcomes.prefault({}),
   quality: quality.prefault({}),
   output: outputSchema.default({ type: 'local', path: 'out' }),
   /** Folder for the run ledger, lock, landed files and incremental state, relative to the config file. */
@@ -386,5 +471,6 @@ export type Config = z.infer<typeof configSchema>;
 export type HealthConfig = Config['health'];
 export type AudienceConfig = Config['audience'];
 export type MetricsConfig = Config['metrics'];
+export type OutcomesConfig = Config['outcomes'];
 export type ChecksConfig = Config['checks'];
 export type CheckSeverity = z.infer<typeof checkSeverity>;

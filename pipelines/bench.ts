@@ -1,13 +1,15 @@
 // `npm run bench -- --customers N [--warehouse-rows M]`: generates N customers' sample data, runs the whole
 // pipeline on it and prints per stage the wall time, rows per second and the process's peak RSS.
+// `--peer`: the same population as CSV files, and in turn the pipeline, a pandas script of its core metrics and a
+// DuckDB floor (one typed read of every input column), each in its own process (pipelines/bench/peer.ts).
 // Speed and memory are measured here, never in tests.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from './log.js';
-import { runPipeline } from './run.js';
+import { runPipeline } from './run/index.js';
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
@@ -44,10 +46,48 @@ export async function main(argv: string[]): Promise<void> {
       '--detection',
       'score the early warning on CDNOW and the sample instead of timing (default 2,000 customers)',
     )
+    .option(
+      '--peer',
+      'write the population as CSV and time, in turn, the pipeline, a pandas script (python3-pandas) and a DuckDB floor',
+    )
+    .option('--rounds <n>', 'with --peer: rounds of the three, in turn (medians)', (v) => Number(v), 1)
+    .option('--shards <n>', 'time one node, then n shards in turn, then their merge', Number)
+    .addOption(new Option('--child <kind>').choices(['pipeline', 'floor']).hideHelp())
+    .addOption(new Option('--config <file>').hideHelp())
+    .addOption(new Option('--as-of <date>').hideHelp())
+    .addOption(new Option('--files <json>').hideHelp())
     .parse(argv)
-    .opts<{ customers: number; seed: number; warehouseRows: number; keep?: boolean; detection?: boolean }>();
+    .opts<{
+      customers: number;
+      seed: number;
+      warehouseRows: number;
+      keep?: boolean;
+      detection?: boolean;
+      peer?: boolean;
+      rounds: number;
+      shards?: number;
+      child?: 'pipeline' | 'floor';
+      config?: string;
+      asOf?: string;
+      files?: string;
+    }>();
   process.env.UV_THREADPOOL_SIZE ??= '16';
   const log = createLogger({ level: 'warn' });
+  if (opts.child) {
+    // one contender of --peer in its own process: it reports its own CPU time and peak RSS on its last line
+    const { floorRead, ownUsage } = await import('./bench/peer.js');
+    if (opts.child === 'pipeline') {
+      await runPipeline(loadConfig(opts.config), { asOf: opts.asOf, log });
+    } else {
+      const { duckdb } = loadConfig().config;
+      await floorRead(JSON.parse(opts.files ?? '{}') as Record<string, string>, {
+        memoryLimit: duckdb.memory_limit,
+        threads: duckdb.threads,
+      });
+    }
+    process.stdout.write(`${JSON.stringify(ownUsage())}\n`);
+    return;
+  }
   if (opts.detection) {
     const { benchDetection } = await import('./bench/detection.js');
     const explicit = argv.includes('--customers');
@@ -72,6 +112,18 @@ export async function main(argv: string[]): Promise<void> {
     const configFile = join(dir, 'churn.yaml');
     writeFileSync(configFile, '');
     const loaded = { ...defaults, file: configFile, baseDir: dir };
+    if (opts.shards) {
+      const { benchShards } = await import('./bench/shards.js');
+      const { asOf, rows } = sample;
+      const inputRows = Object.values(rows).reduce((a, b) => a + b, 0);
+      await benchShards({ dir, asOf, shards: opts.shards, customers: opts.customers, inputRows });
+      return;
+    }
+    if (opts.peer) {
+      const { benchPeer } = await import('./bench/peer.js');
+      await benchPeer({ dir, loaded, asOf: sample.asOf, rounds: opts.rounds, customers: opts.customers });
+      return;
+    }
     const result = await runPipeline(loaded, { asOf: sample.asOf, log });
     const m = result.manifest;
     const landed = Object.values(m.quarantine).reduce((n, q) => n + q.rows, 0);

@@ -9,7 +9,16 @@ import { commandLogger, parseDateArg, parseIntArg, setup } from './command.js';
 import { configJsonSchema, initConfig, writeInit } from './init.js';
 import { LOG_FORMATS, type Logger, routeProcessWarnings, stopProgress } from './log.js';
 import { addOpsCommands, parseWait, WAIT_OPTION_HELP } from './ops/commands.js';
-import { runPipeline } from './run.js';
+import { outcomeSummaryLines } from './outcomes/summary.js';
+import { addReportCommand } from './report/command.js';
+import { runPipeline } from './run/index.js';
+import {
+  addShardCommands,
+  type RunCommandOptions,
+  runShardCommand,
+  SHARD_OPTION_HELP,
+  SHARDS_OPTION_HELP,
+} from './shard/command.js';
 import { validate } from './validate.js';
 
 class ValidationError extends Error {
@@ -51,9 +60,11 @@ function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
     s.backtest_as_of
       ? `  early-warning backtest:     as of ${s.backtest_as_of}: AUC ${num(s.backtest_auc, 3)} (recency ${num(s.backtest_auc_recency, 3)}, ` +
         `p_alive ${num(s.backtest_auc_p_alive, 3)}; p_decline for a drop ${num(s.backtest_auc_p_decline, 3)}); flagged ${pct(100 * Number(s.backtest_flagged_share))} ` +
-        `with precision ${num(s.backtest_precision, 2)}, recall ${num(s.backtest_recall, 2)}; ${pct(100 * Number(s.backtest_churn_rate))} churned`
+        `of whom ${pct(100 * Number(s.backtest_precision))} left (recall ${num(s.backtest_recall, 2)}) and ` +
+        `${pct(100 * Number(s.backtest_drift_precision))} left or fell below half their rate; ${pct(100 * Number(s.backtest_churn_rate))} of all churned`
       : '  early-warning backtest:     n/a (less than one horizon of history)',
     `  reactivation audience:      ${s.audience_target} to e-mail, ${s.audience_control} held out as control`,
+    ...outcomeSummaryLines(s),
     `  quarantined input rows:     ${s.quarantined_rows}`,
   ];
   if (s.recall !== undefined) {
@@ -65,8 +76,10 @@ function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
     );
   }
   lines.push(
-    `  outputs:                    ${result.outputDir}/current/ (Parquet per table), ${result.outputDir}/current/reactivation_audience/*.csv`,
-    `  catalog:                    ${result.catalog ?? 'n/a'} (duckdb ${result.catalog ?? ''} -c "from churn_summary")`,
+    `  outputs:                    ${result.outputDir}/current/ (Parquet per table), ${result.outputDir}/current/exports/ (import files)`,
+    result.catalog
+      ? `  catalog:                    ${result.catalog} (cd ${dirname(result.catalog)} && duckdb catalog.duckdb -c "from churn_summary")`
+      : '  catalog:                    n/a',
     '',
   );
   process.stdout.write(lines.join('\n'));
@@ -103,7 +116,10 @@ export function buildProgram(): Command {
       parseDateArg,
     )
     .option('--wait [seconds]', WAIT_OPTION_HELP, parseWait)
-    .action(async (opts: { asOf?: string; wait?: true | number }, cmd: Command) => {
+    .option('--shard <i/n>', SHARD_OPTION_HELP)
+    .option('--shards <n>', SHARDS_OPTION_HELP)
+    .action(async (opts: RunCommandOptions, cmd: Command) => {
+      if (await runShardCommand(cmd, opts)) return;
       const { loaded, log, onProgress } = setup(cmd);
       const result = await runPipeline(loaded, { asOf: opts.asOf, log, wait: opts.wait, onProgress });
       printSummary(result);
@@ -139,6 +155,8 @@ export function buildProgram(): Command {
     });
 
   addOpsCommands(program);
+  addReportCommand(program);
+  addShardCommands(program, printSummary);
 
   program
     .command('sample-data')
@@ -264,6 +282,8 @@ export async function main(argv: string[]): Promise<void> {
         'BackfillError',
         'ScheduleError',
         'InitError',
+        'ReportError',
+        'ShardError',
       ].includes(e.name);
     process.stderr.write(`churn: ${known ? '' : 'unexpected error: '}${e.message}\n`);
     if (!known && process.env.CHURN_DEBUG) process.stderr.write(`${e.stack}\n`);

@@ -2,7 +2,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger, type LogFormat, type Logger, type ProgressListener, progressListener } from './log.js';
-import { validateAsOf } from './run.js';
+import { validateAsOf } from './run/dates.js';
 
 export interface GlobalOptions {
   config?: string;

@@ -19,6 +19,10 @@ export class Db {
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
+    /** The session settings every connection of this database runs first (time zone, file search path). */
+    private readonly session: string[],
+    /** Whether close() also closes the database (false for a connection made by connect()). */
+    private readonly owner: boolean,
   ) {}
 
   static async open(options: DbOptions = {}): Promise<Db> {
@@ -27,12 +31,24 @@ export class Db {
     if (options.threads) settings.threads = String(options.threads);
     if (options.tempDirectory) settings.temp_directory = options.tempDirectory;
     const instance = await DuckDBInstance.create(options.path ?? ':memory:', settings);
-    const conn = await instance.connect();
-    const db = new Db(instance, conn);
     // Extensions are never downloaded at run time: parquet, json and icu are built in.
-    await db.run(`set autoinstall_known_extensions = false; set autoload_known_extensions = true`);
-    await db.run(`set TimeZone = ${sqlString(options.timeZone ?? 'UTC')}`);
-    if (options.fileSearchPath) await db.run(`set file_search_path = ${sqlString(options.fileSearchPath)}`);
+    const session = [
+      'set autoinstall_known_extensions = false; set autoload_known_extensions = true',
+      `set TimeZone = ${sqlString(options.timeZone ?? 'UTC')}`,
+    ];
+    if (options.fileSearchPath) session.push(`set file_search_path = ${sqlString(options.fileSearchPath)}`);
+    const db = new Db(instance, await instance.connect(), session, true);
+    for (const sql of session) await db.run(sql);
+    return db;
+  }
+
+  /**
+   * Another connection to the same database, with the same session settings: its queries run beside this one's
+   * (each on the threads DuckDB gives it). close() closes only the connection.
+   */
+  async connect(): Promise<Db> {
+    const db = new Db(this.instance, await this.instance.connect(), this.session, false);
+    for (const sql of this.session) await db.run(sql);
     return db;
   }
 
@@ -67,7 +83,7 @@ export class Db {
 
   close(): void {
     this.conn.closeSync();
-    this.instance.closeSync();
+    if (this.owner) this.instance.closeSync();
   }
 }
 

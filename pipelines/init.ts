@@ -819,7 +819,7 @@ function renderConfig(input: {
     '',
     'output:',
     '  type: local',
-    '  path: out              # Parquet per table, the audience CSVs, catalog.duckdb; _state/: ledger and lock',
+    '  path: out              # Parquet per table, exports/ (import files), catalog.duckdb; _state/: ledger and lock',
     'state_dir: .churn        # landed files of remote sources, incremental state',
   );
   if (unused.length) {

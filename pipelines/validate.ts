@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../config/load.js';
 import { ENTITIES } from '../config/schema.js';
 import type { Logger } from './log.js';
-import { runPipeline } from './run.js';
+import { runPipeline } from './run/index.js';
 import { createSink } from './sinks/index.js';
 import { createSource } from './sources/index.js';
 

@@ -7,7 +7,7 @@ import { Db } from '../pipelines/duckdb.js';
 import { silentLogger } from '../pipelines/log.js';
 import { auc } from '../pipelines/model/metrics.js';
 import { createRunParams } from '../transforms/params.js';
-import { loadSqlModels, runMacros, runModels } from '../transforms/runner.js';
+import { loadModels, runMacros, runModels } from '../transforms/runner.js';
 
 const AS_OF = '2024-06-30';
 const SNAPSHOT = '2024-04-01'; // D - 90 days
@@ -98,7 +98,7 @@ describe('early_warning_backtest', () => {
     await db.run(`
       create table int_health_features as
       select * from (values ${later.join(', ')}) as t(customer_id, snapshot_role, last_active_date)`);
-    const model = loadSqlModels().filter((m) => m.name === 'early_warning_backtest');
+    const model = (await loadModels()).filter((m) => m.name === 'early_warning_backtest');
     await runModels({ db, config, log: silentLogger(), asOf: AS_OF, notes: [] }, model);
     const all = await db.all('select * from early_warning_backtest');
     rows = Object.fromEntries(all.map((r) => [`${r.section}/${r.status}/${r.risk_decile}`, r]));
@@ -158,6 +158,10 @@ describe('early_warning_backtest', () => {
     expect(overall.flagged_share).toBeCloseTo(list.length / 40, 12);
     expect(overall.precision).toBeCloseTo(list.filter((c) => c.churned).length / list.length, 12);
     expect(overall.recall).toBeCloseTo(list.filter((c) => c.churned).length / churners(), 12);
+    // what a flag promises: left, or fell below half the own rate
+    const drifted = (c: (typeof people)[number]) => c.churned || c.declined === true;
+    expect(overall.drift_precision).toBeCloseTo(list.filter(drifted).length / list.length, 12);
+    expect(list.some((c) => !c.churned && c.declined === true)).toBe(true);
     const brier = people.reduce((s, c) => s + (c.pChurn - Number(c.churned)) ** 2, 0) / 40;
     expect(overall.brier_score).toBeCloseTo(brier, 12);
     expect(overall.median_lead_days).toBe(median(list.map((c) => c.lead)));
@@ -173,6 +177,8 @@ describe('early_warning_backtest', () => {
       expect(row.customers).toBe(String(group.length));
       expect(row.precision).toBeCloseTo(left / group.length, 12);
       expect(row.recall).toBeCloseTo(left / churners(), 12);
+      const drifted = group.filter((c) => c.churned || c.declined === true).length;
+      expect(row.drift_precision).toBeCloseTo(drifted / group.length, 12);
     }
   });
 

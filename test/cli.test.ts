@@ -188,7 +188,7 @@ describe('a run as a person sees it', () => {
             .pop() ?? '',
       )
       .join('\n');
-    for (const stage of ['land', 'transform', 'quality', 'export', 'publish', 'catalog']) {
+    for (const stage of ['land', 'transform', 'quality', 'export', 'report', 'publish', 'catalog']) {
       expect(screen).toMatch(new RegExp(`✓ ${stage} +\\d`));
     }
     expect(screen).toMatch(/✓ transform .* \d+ models/);
@@ -201,7 +201,7 @@ describe('a run as a person sees it', () => {
         ?.split('\n')
         .filter((l) => l.trim() !== '') ?? [];
     for (const line of logLines) expect(line).toMatch(/^(churn run | {2}✓ | {2}! )/);
-    expect(logLines.filter((l) => !l.startsWith('  ! ')).length).toBe(9);
+    expect(logLines.filter((l) => !l.startsWith('  ! ')).length).toBe(10);
   });
 
   it('writes JSON lines off a terminal', () => {

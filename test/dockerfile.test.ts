@@ -15,7 +15,8 @@ import picomatch from 'picomatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildProgram, packageVersion } from '../pipelines/cli.js';
-import { loadMacros, loadSqlModels } from '../transforms/runner.js';
+import { publishedModels } from '../transforms/metadata.js';
+import { loadMacros, loadModels } from '../transforms/runner.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TEXT = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
@@ -259,16 +260,20 @@ describe('the compiled CLI (what the image runs)', () => {
     }
   });
 
-  it('finds the SQL models and macros from the compiled code', () => {
-    const script = `import { loadSqlModels, loadMacros } from ${JSON.stringify(join(dist, 'transforms', 'runner.js'))};
-      console.log(JSON.stringify({ models: loadSqlModels().length, macros: loadMacros().length }));`;
+  it('finds the models, their yml and the macros from the compiled code', async () => {
+    const script = `import { loadModels, loadMacros } from ${JSON.stringify(join(dist, 'transforms', 'runner.js'))};
+      import { publishedModels } from ${JSON.stringify(join(dist, 'transforms', 'metadata.js'))};
+      const models = await loadModels();
+      console.log(JSON.stringify({ models: models.length, macros: loadMacros().length, published: publishedModels().length }));`;
     const result = node(['--input-type=module', '-e', script]);
     expect(result.status, result.stderr).toBe(0);
+    const models = await loadModels();
     expect(JSON.parse(result.stdout)).toEqual({
-      models: loadSqlModels().length,
+      models: models.length,
       macros: loadMacros().length,
+      published: publishedModels().length,
     });
-    expect(loadSqlModels().length).toBeGreaterThan(10);
+    expect(models.length).toBeGreaterThan(10);
   });
 
   it('runs the pipeline end to end on a small sample', () => {

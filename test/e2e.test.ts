@@ -2,18 +2,17 @@
 // audience CSV as marketing imports it, detection quality against the ground truth, and a second run of
 // the same as-of date giving byte-identical tables.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { Db, sqlString } from '../pipelines/duckdb.js';
 import { silentLogger } from '../pipelines/log.js';
-import { type RunResult, runPipeline } from '../pipelines/run.js';
-import { generateSample } from '../pipelines/sample/generate.js';
+import { type RunResult, runPipeline } from '../pipelines/run/index.js';
 import { scoreHealth } from '../pipelines/sample/quality.js';
 import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
 import { PUBLISHED_INVARIANTS } from './support/invariants.js';
+import { sampleProject } from './support/sample.js';
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -125,7 +124,7 @@ const SPEC_COLUMNS: Record<string, string[]> = {
     'p_alive',
     'priority_rank',
     'offer_tier',
-    'group',
+    'audience_group',
     'email_sha256',
   ],
   audience_exclusions: ['reason', 'customers'],
@@ -141,23 +140,30 @@ describe('end to end on a generated sample', () => {
   const out = join(dir, 'out');
 
   beforeAll(async () => {
-    const sample = await generateSample({ dir: join(dir, 'data', 'sample'), customers: 600, seed: 7 });
     // The embedded default config, beside its own copy of the sample.
-    writeFileSync(join(dir, 'churn.yaml'), readFileSync(DEFAULT_CONFIG_FILE, 'utf8'));
-    const loaded = loadConfig(join(dir, 'churn.yaml'));
-    first = await runPipeline(loaded, { asOf: sample.asOf, log: silentLogger() });
+    const { asOf, loaded } = await sampleProject(dir, { customers: 600, seed: 7 });
+    first = await runPipeline(loaded, { asOf, log: silentLogger() });
     firstHashes = hashes(join(out, 'current'));
-    second = await runPipeline(loaded, { asOf: sample.asOf, log: silentLogger() });
+    second = await runPipeline(loaded, { asOf, log: silentLogger() });
     db = await Db.open();
   });
   afterAll(() => db?.close());
 
   function hashes(root: string): Record<string, string> {
     const found: Record<string, string> = {};
-    for (const table of readdirSync(root).filter((t) => !t.startsWith('_'))) {
-      for (const file of readdirSync(join(root, table)))
-        found[`${table}/${file}`] = sha(join(root, table, file));
-    }
+    // The table folders (report.html, _manifest.json and _SUCCESS describe the run, they are not tables).
+    const tables = readdirSync(root, { withFileTypes: true }).filter(
+      (e) => e.isDirectory() && !e.name.startsWith('_'),
+    );
+    // Every file below them (exports/ has a folder per export).
+    const walk = (rel: string): void => {
+      for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+        const path = `${rel}/${entry.name}`;
+        if (entry.isDirectory()) walk(path);
+        else found[path] = sha(join(root, path));
+      }
+    };
+    for (const table of tables.map((e) => e.name)) walk(table);
     return found;
   }
 
@@ -168,10 +174,19 @@ describe('end to end on a generated sample', () => {
     }
     expect(existsSync(join(out, 'current', '_SUCCESS'))).toBe(true);
     expect(existsSync(join(out, 'runs', `as_of=${first.asOf}`, '_SUCCESS'))).toBe(true);
-    expect(existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv'))).toBe(true);
-    expect(
-      existsSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience_hashed.csv')),
-    ).toBe(true);
+    // The import files beside the tables, none inside a table's folder.
+    for (const tool of ['mailchimp', 'klaviyo', 'hubspot', 'braze', 'google_ads', 'meta']) {
+      const file = `reactivation_audience_${tool}.csv`;
+      expect(existsSync(join(out, 'current', 'exports', 'reactivation_audience', file)), file).toBe(true);
+      expect(
+        existsSync(join(out, 'exports', `as_of=${first.asOf}`, 'reactivation_audience', file)),
+        file,
+      ).toBe(true);
+    }
+    expect(existsSync(join(out, 'current', 'exports', 'crm_flags', 'crm_flags.csv'))).toBe(true);
+    for (const { name } of PUBLISHED_TABLES) {
+      expect(readdirSync(join(out, 'current', name)), name).toEqual(['part-0.parquet']);
+    }
   });
 
   it('has every column the spec lists, typed', async () => {
@@ -239,7 +254,13 @@ describe('end to end on a generated sample', () => {
   });
 
   it('writes an audience CSV marketing can import: tool headers, no live formula, no duplicate, nobody opted out', async () => {
-    const csvPath = join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv');
+    const csvPath = join(
+      out,
+      'current',
+      'exports',
+      'reactivation_audience',
+      'reactivation_audience_mailchimp.csv',
+    );
     const text = readFileSync(csvPath, 'utf8');
     expect(text.split('\r\n')[0]).toMatch(/^"Email Address","First Name","Last Name"/);
     const rows = await db.all<Record<string, string>>(
@@ -298,7 +319,8 @@ describe('end to end on a generated sample', () => {
   });
 
   it('opens every table through the catalog file', async () => {
-    const catalog = await Db.open({ path: join(out, 'catalog.duckdb') });
+    // Its paths are relative to its folder: a reader there, or with file_search_path set to it.
+    const catalog = await Db.open({ path: join(out, 'catalog.duckdb'), fileSearchPath: out });
     try {
       for (const { name } of PUBLISHED_TABLES)
         expect(await catalog.number(`select count(*) from ${name}`)).toBe(first.manifest.tables[name]!.rows);

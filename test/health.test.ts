@@ -12,7 +12,8 @@ import { Db, type JsonValue, sqlIdent, sqlString } from '../pipelines/duckdb.js'
 import { silentLogger } from '../pipelines/log.js';
 import { canonicalColumns, landEntity } from '../pipelines/stages/land.js';
 import { createRunParams } from '../transforms/params.js';
-import { loadSqlModels, runMacros, runModels } from '../transforms/runner.js';
+import { loadModels, runMacros, runModels } from '../transforms/runner.js';
+import { HEADERS } from './support/exports.js';
 
 const AS_OF = '2024-06-30';
 const SALT = 'churn-pipeline';
@@ -178,10 +179,11 @@ function healthFixture(): Fixture {
   activityEvents(f, 'C03', 269, 90);
   f.pDecline.C03 = 0.55;
 
-  customer(f, 'C03B'); // the same drop, and the decline model is surer (0.7): silent_churn before any silence
+  customer(f, 'C03B'); // the same drop with p_churn 0.6: silent_churn before any silence
   steady(f, 'C03B');
   activityEvents(f, 'C03B', 269, 90);
   f.pDecline.C03B = 0.7;
+  f.pChurn.C03B = 0.6;
 
   customer(f, 'C04'); // SPEND_DROP: same weekly rhythm, 100 -> 20 per order in the recent window
   orders(f, 'C04', 362, 5, (d) => (d >= 90 ? 100 : 20));
@@ -262,12 +264,20 @@ function healthFixture(): Fixture {
   orders(f, 'C16', 20, 5, () => 50, 5);
 
   customer(f, 'C17'); // first active 100 days ago: an 11-day baseline (days 100..90), too short to judge a drop
-  activityEvents(f, 'C17', 100, 91);
+  activityEvents(f, 'C17', 100, 100);
   orders(f, 'C17', 96, 5);
 
   customer(f, 'C19'); // a one-time buyer, 120 days ago: no rate to fall from, so no drop reason
   orders(f, 'C19', 120, 120, () => 80);
   f.pChurn.C19 = 0.9;
+
+  customer(f, 'C20'); // weekly until 200 days ago: idle beyond health.dormant_after_days (180), past the warning
+  orders(f, 'C20', 500, 206);
+  f.pChurn.C20 = 0.95;
+
+  customer(f, 'C21'); // a nine-day trial (four orders), idle 95 days since: no rhythm of their own to judge
+  orders(f, 'C21', 104, 95, () => 30, 3);
+  f.pChurn.C21 = 0.9;
 
   customer(f, 'C18'); // subscriber without orders: the running subscription keeps them active
   add(f, 'subscriptions', {
@@ -358,8 +368,10 @@ const MODELS = new Set([
   'int_audience_candidates',
   'reactivation_audience',
   'audience_exclusions',
-  'reactivation_audience_csv',
-  'reactivation_audience_hashed_csv',
+  'int_audience_targets',
+  'reactivation_audience_mailchimp',
+  'reactivation_audience_google_ads',
+  'crm_flags',
 ]);
 
 async function build(f: Fixture, config: Config = configSchema.parse({})): Promise<Db> {
@@ -384,7 +396,7 @@ async function build(f: Fixture, config: Config = configSchema.parse({})): Promi
       `insert into raw_${entity} (_source_file, _source_row, ${columns.map(sqlIdent).join(', ')}) values ${values.join(',\n')}`,
     );
   }
-  const all = loadSqlModels();
+  const all = await loadModels();
   const staging = all.filter((m) => m.layer === 'staging' && /^(chk|stg)_/.test(m.name));
   const ctx = { db, config, log, asOf: AS_OF, notes: [] };
   await runModels(ctx, [...staging, ...all.filter((m) => FACT_MODELS.has(m.name))]);
@@ -467,7 +479,7 @@ describe('customer_health', () => {
     expect(row('N01').status).toBe('never_active');
     expect(row('N01').reasons).toBeNull();
     expect(row('X99').status).toBe('never_active');
-    expect(health.size).toBe(25 + 14 + 40);
+    expect(health.size).toBe(27 + 14 + 40);
   });
 
   it('flags nothing on the steady customer', () => {
@@ -485,7 +497,9 @@ describe('customer_health', () => {
   });
 
   it.each([
-    ['C02', ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']],
+    // 40 days of silence after a weekly year is INACTIVE; too short to prove a lower rate at the month-to-month
+    // noise the tests allow for (and the five windows they judge), so no drop
+    ['C02', ['INACTIVE']],
     ['C03', ['ACTIVITY_DROP']],
     ['C04', ['SPEND_DROP']],
     ['C05', ['EMAIL_DISENGAGED']],
@@ -511,11 +525,12 @@ describe('customer_health', () => {
     expect(row('C02').status).toBe('at_risk');
     expect(row('C02').risk_score).toBe(35);
     expect(row('C02').p_alive).toBeNull();
-    // a drop the decline model believes (p_decline 0.55) goes on the list even with a low p_churn
+    // a drop in the own history goes on the list even with a low p_churn; p_decline is published, sets no status
     expect(row('C03').status).toBe('at_risk');
     expect(row('C03').p_decline).toBe(0.55);
     expect(row('C03B').reasons).toEqual(['ACTIVITY_DROP']);
     expect(row('C03B').status).toBe('silent_churn');
+    expect(row('C03B').p_decline).toBe(0.7);
     expect(row('C03').activity_decline_p as number).toBeLessThan(1e-6);
   });
 
@@ -554,6 +569,15 @@ describe('customer_health', () => {
     expect(row('C12').value_at_risk).toBe(expected(2600, 363, DEFAULT_P_CHURN));
     expect(row('C19').value_at_risk).toBe(expected(80, 121, 0.9));
     expect(row('C18').value_at_risk).toBe((((40 * 12) / 365) * 90 * DEFAULT_P_CHURN).toFixed(2)); // 90 days of its MRR
+  });
+
+  it('puts a rhythm idle beyond dormant_after_days, and a short trial that stopped, in dormant, not on the list', () => {
+    expect(row('C20').reasons).toContain('INACTIVE');
+    expect(row('C20').days_since_last_activity).toBe(206);
+    expect(row('C20').status).toBe('dormant');
+    // four orders, but all within nine days: INACTIVE, yet no rhythm to be silent about
+    expect(row('C21').reasons).toContain('INACTIVE');
+    expect(row('C21').status).toBe('dormant');
   });
 
   it('puts a one-time buyer idle beyond the recent window with a high p_churn in dormant, not on the list', () => {
@@ -644,7 +668,7 @@ describe('reactivation_audience', () => {
     expect(await db.number(`select count(*) - count(distinct email) from reactivation_audience`)).toBe(0);
     expect(
       await db.number(
-        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id not in ('C02', 'C03', 'C03B')`,
+        `select count(*) from reactivation_audience where customer_id like 'C0%' and customer_id not in ('C02', 'C03', 'C03B', 'C04')`,
       ),
     ).toBe(0);
     const a01 = await db.one(`select * from reactivation_audience where customer_id = 'A01'`);
@@ -652,7 +676,7 @@ describe('reactivation_audience', () => {
       email: 'a01@example.com',
       status: 'at_risk',
       risk_score: 100 * DEFAULT_P_CHURN,
-      reasons: ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP'],
+      reasons: ['INACTIVE'],
     });
     expect(a01?.email_sha256).toBe(createHash('sha256').update('a01@example.com').digest('hex'));
   });
@@ -665,6 +689,7 @@ describe('reactivation_audience', () => {
       'C02',
       'C03',
       'C03B',
+      'C04',
       'C15',
       'A01',
       'A09',
@@ -685,7 +710,7 @@ describe('reactivation_audience', () => {
       ['included_control', controls],
     ]);
     expect(controls).toBeGreaterThan(0);
-    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 57, 2);
+    expect(rows[0]?.share_pct).toBeCloseTo((100 * 1) / 58, 2);
   });
 
   it('ranks by value at risk and splits offer tiers in order', async () => {
@@ -702,14 +727,14 @@ describe('reactivation_audience', () => {
 
   it('assigns the control group by hash, the same across runs with different audiences', async () => {
     const first = await db.all<{ customer_id: string; group: string }>(
-      `select customer_id, "group" from reactivation_audience order by customer_id`,
+      `select customer_id, audience_group as "group" from reactivation_audience order by customer_id`,
     );
     for (const r of first) expect(r.group).toBe(controlByHash(r.customer_id) ? 'control' : 'target');
     // Another night: half the B customers withdrew consent, so the audience is different.
     const other = await build(audienceFixture(healthFixture(), { bConsentFrom: 21 }));
     try {
       const second = await other.all<{ customer_id: string; group: string }>(
-        `select customer_id, "group" from reactivation_audience order by customer_id`,
+        `select customer_id, audience_group as "group" from reactivation_audience order by customer_id`,
       );
       expect(second.length).toBeLessThan(first.length);
       const before = new Map(first.map((r) => [r.customer_id, r.group]));
@@ -721,17 +746,17 @@ describe('reactivation_audience', () => {
   });
 
   it('makes every text cell of the CSV formula-safe', async () => {
-    const a13 = await db.one(`select * from reactivation_audience_csv where "Customer ID" = 'A13'`);
+    const a13 = await db.one(`select * from reactivation_audience_mailchimp where "Customer ID" = 'A13'`);
     expect(a13).toMatchObject({
       'First Name': `'=HYPERLINK("x")`,
       'Last Name': "'+1",
       Country: "'@SUM(A1)",
       Segment: "'-2",
-      Reasons: 'INACTIVE|ACTIVITY_DROP|SPEND_DROP',
+      Reasons: 'INACTIVE',
       Status: 'at_risk',
     });
     const cells = await db.all<{ v: string }>(
-      `select v from (unpivot (select * exclude ("Risk Score", "Priority") from reactivation_audience_csv)
+      `select v from (unpivot (select * exclude ("Risk Score", "Priority") from reactivation_audience_mailchimp)
        on columns(*) into name k value v)`,
     );
     expect(cells.length).toBeGreaterThan(0);
@@ -743,33 +768,25 @@ describe('reactivation_audience', () => {
   });
 
   it("writes the target group only, in priority order, with the tools' header names", async () => {
-    const columns = await db.all<{ column_name: string }>(`describe reactivation_audience_csv`);
-    expect(columns.map((c) => c.column_name)).toEqual([
-      'Email Address',
-      'First Name',
-      'Last Name',
-      'Country',
-      'Segment',
-      'Status',
-      'Risk Score',
-      'Reasons',
-      'Offer Tier',
-      'Priority',
-      'Customer ID',
-    ]);
-    const targets = await db.number(`select count(*) from reactivation_audience where "group" = 'target'`);
-    expect(await db.number(`select count(*) from reactivation_audience_csv`)).toBe(targets);
-    const priorities = await db.all<{ p: number }>(`select "Priority" as p from reactivation_audience_csv`);
+    const columns = await db.all<{ column_name: string }>(`describe reactivation_audience_mailchimp`);
+    expect(columns.map((c) => c.column_name)).toEqual(HEADERS.mailchimp);
+    const targets = await db.number(
+      `select count(*) from reactivation_audience where audience_group = 'target'`,
+    );
+    expect(await db.number(`select count(*) from reactivation_audience_mailchimp`)).toBe(targets);
+    const priorities = await db.all<{ p: number }>(
+      `select "Priority" as p from reactivation_audience_mailchimp`,
+    );
     const numbers = priorities.map((r) => r.p);
     expect([...numbers].sort((a, b) => a - b)).toEqual(numbers);
 
-    const hashed = await db.all<{ email_sha256: string }>(`select * from reactivation_audience_hashed_csv`);
+    const hashed = await db.all<{ Email: string }>(`select * from reactivation_audience_google_ads`);
     expect(hashed.length).toBe(targets);
-    expect(hashed.every((h) => /^[0-9a-f]{64}$/.test(h.email_sha256))).toBe(true);
+    expect(hashed.every((h) => /^[0-9a-f]{64}$/.test(h.Email))).toBe(true);
 
     const file = join(mkdtempSync(join(tmpdir(), 'churn-audience-')), 'audience.csv');
     await db.run(
-      `copy (select * from reactivation_audience_csv order by "Priority") to ${sqlString(file)}
+      `copy (select * from reactivation_audience_mailchimp order by "Priority") to ${sqlString(file)}
        (format csv, header true, delimiter ',', quote '"', escape '"', force_quote *, new_line e'\\r\\n')`,
     );
     const text = readFileSync(file, 'utf8');

@@ -12,11 +12,10 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { Db, sqlString } from '../pipelines/duckdb.js';
-import { runPipeline } from '../pipelines/run.js';
-import { createS3Client } from '../pipelines/s3client.js';
+import { runPipeline } from '../pipelines/run/index.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import { startPostgres, type TestPostgres } from './support/pg.js';
-import { type S3rverHandle, startS3rver } from './support/s3rver.js';
+import { type S3rverHandle, s3rverClient, startS3rver } from './support/s3rver.js';
 
 /** A pino logger that keeps its JSON lines, so the test can read what each source did. */
 function capturingLogger() {
@@ -58,7 +57,7 @@ describe('Postgres orders + S3 events + local files, published to S3', () => {
     const sample = await generateSample({ dir: join(dir, 'data'), customers: 300, seed: 11 });
     asOf = sample.asOf;
     [s3, postgres] = await Promise.all([startS3rver({ buckets: ['exports', 'lake'] }), startPostgres()]);
-    client = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true });
+    client = s3rverClient(s3);
 
     // The warehouse: the sample's orders, as text as an export table would hold them, with a growing updated_at.
     const db = await Db.open();

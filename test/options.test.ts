@@ -12,7 +12,7 @@ import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../co
 import { configSchema, SEGMENT_COLUMNS } from '../config/schema.js';
 import { Db, sqlString } from '../pipelines/duckdb.js';
 import { silentLogger } from '../pipelines/log.js';
-import { type RunResult, runPipeline } from '../pipelines/run.js';
+import { type RunResult, runPipeline } from '../pipelines/run/index.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
 import { PUBLISHED_INVARIANTS } from './support/invariants.js';

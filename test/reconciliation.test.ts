@@ -8,49 +8,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
-import { type Config, ENTITIES, type Entity } from '../config/schema.js';
-import { Db } from '../pipelines/duckdb.js';
-import { silentLogger } from '../pipelines/log.js';
-import { landAll } from '../pipelines/stages/land.js';
+import type { Config, Entity } from '../config/schema.js';
+import type { Db } from '../pipelines/duckdb.js';
 import { assertChecks, runChecks } from '../transforms/checks.js';
-import { codeModels } from '../transforms/models/index.js';
-import { createRunParams } from '../transforms/params.js';
 import { type Landing, reconcile } from '../transforms/reconciliation.js';
-import { type AnyModel, loadSqlModels, runMacros, runModels, selectModels } from '../transforms/runner.js';
 import { churn, makeProject } from './ops/support.js';
-import { fixtureConfig } from './support/models.js';
+import { buildRun, fixtureConfig } from './support/models.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const datasets = resolve(root, '../shared/datasets');
-
-/** Lands (keeping what landing counted per entity) and builds the models, as a run does. */
-async function build(
-  config: Config,
-  baseDir: string,
-  asOf: string,
-  only?: string[],
-): Promise<{ db: Db; landing: Partial<Record<Entity, Landing>>; configured: Entity[] }> {
-  const db = await Db.open({ timeZone: config.business_time_zone, fileSearchPath: baseDir });
-  const log = silentLogger();
-  const configured = ENTITIES.filter((e) => config.sources[e]);
-  await createRunParams(db, config, {
-    asOf,
-    runStartedAt: new Date('2030-01-01T00:00:00Z'),
-    configuredEntities: configured,
-  });
-  await runMacros(db);
-  await db.run(
-    `create table audience_history as select null::date as as_of, null::varchar as customer_id, null::varchar as email limit 0`,
-  );
-  const landing: Partial<Record<Entity, Landing>> = {};
-  await landAll(db, config, { baseDir, landingRoot: join(baseDir, '.landing') }, log, (entity, _rows, r) => {
-    landing[entity] = { read: r.read, excluded: r.excluded };
-  });
-  let models: AnyModel[] = [...loadSqlModels(), ...codeModels];
-  if (only) models = selectModels(models, only);
-  await runModels({ db, config, log, asOf, notes: [] }, models);
-  return { db, landing, configured };
-}
 
 const customers = `customer_id,segment
 A,smb
@@ -109,7 +75,7 @@ describe('reconciliation on a hand-computed fixture', () => {
       // The fixture is old on purpose; freshness is not what it checks.
       checks: { freshness: { severity: 'off', audience: 'off' } },
     });
-    ({ db, landing, configured } = await build(config, dir, '2024-03-31'));
+    ({ db, landing, configured } = await buildRun(config, dir, '2024-03-31'));
   });
   afterAll(() => db.close());
 
@@ -343,10 +309,9 @@ describe.skipIf(!existsSync(join(datasets, 'online_retail/online_retail.csv.gz')
       const { config } = parseConfig(readFileSync(file, 'utf8'), file, {
         RETAIL_DIR: join(datasets, 'online_retail'),
       });
-      const { db, landing, configured } = await build(config, join(root, 'examples'), '2011-11-30', [
-        'fct_customer_period',
-        'quarantine',
-      ]);
+      const { db, landing, configured } = await buildRun(config, join(root, 'examples'), '2011-11-30', {
+        only: ['fct_customer_period', 'quarantine'],
+      });
       try {
         const { reconciliation, problems } = await reconcile(db, configured, landing);
         expect(problems).toEqual([]);

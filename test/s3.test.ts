@@ -18,12 +18,13 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { outputSchema, type S3SourceConfig, sourceSchema } from '../config/schema.js';
 import type { Logger } from '../pipelines/log.js';
-import { createS3Client, listObjects } from '../pipelines/s3client.js';
+import { listObjects } from '../pipelines/s3client.js';
 import { type S3OutputConfig, S3Sink } from '../pipelines/sinks/s3.js';
 import { SinkError, type StagedRun } from '../pipelines/sinks/sink.js';
 import { matchesGlob, S3Source } from '../pipelines/sources/s3.js';
 import { type SourceContext, SourceError } from '../pipelines/sources/source.js';
-import { type S3rverHandle, startS3rver } from './support/s3rver.js';
+import { stopAtStep } from './support/events.js';
+import { type S3rverHandle, s3rverClient, startS3rver, stubS3rverEnv } from './support/s3rver.js';
 
 const SRC = 'src-bucket';
 const OUT = 'out-bucket';
@@ -34,12 +35,7 @@ let client: S3Client;
 let scratch: string;
 
 beforeAll(async () => {
-  // The standard credential chain reads these (s3rver's fixed keys); nothing else may answer.
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'S3RVER');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'S3RVER');
-  vi.stubEnv('AWS_SESSION_TOKEN', '');
-  vi.stubEnv('AWS_PROFILE', '');
-  vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+  stubS3rverEnv();
   scratch = await mkdtemp(path.join(tmpdir(), 's3-test-'));
   server = await startS3rver({ buckets: [SRC, OUT] });
   client = rawClient(server);
@@ -54,7 +50,7 @@ afterAll(async () => {
 });
 
 function rawClient(s: S3rverHandle): S3Client {
-  return createS3Client({ region: 'us-east-1', endpoint: s.endpoint, forcePathStyle: true, maxAttempts: 2 });
+  return s3rverClient(s, 2);
 }
 
 function sourceConfig(fields: Record<string, unknown>): S3SourceConfig {
@@ -568,9 +564,7 @@ describe('S3Sink', () => {
 
     // Stopped (as a kill would) once the new version is uploaded, before the commit.
     const run = await stageRun('2024-02-01', 'stopped', { customer_health: { 'part-0.parquet': 'new' } });
-    run.pause = async (point) => {
-      if (point === 'publish-version') throw new Error('stopped');
-    };
+    run.events = stopAtStep('publish-version');
     await expect(sink.publish(run, captureLogger().log)).rejects.toThrow('stopped');
     expect(await keysUnder('uncommitted/_staging/')).toHaveLength(2);
     expect((await keysUnder('uncommitted/')).filter((k) => !k.includes('/_staging/'))).toEqual(before);
@@ -599,10 +593,7 @@ describe('S3Sink', () => {
       z_table: { 'part-0.parquet': 'z-2' },
     });
     const points: string[] = [];
-    run.pause = async (point) => {
-      points.push(point);
-      if (point === 'publish-swap') throw new Error('stopped');
-    };
+    run.events = stopAtStep('publish-swap', points);
     await expect(sink.publish(run, captureLogger().log)).rejects.toThrow('stopped');
     expect(points).toEqual(['publish-version', 'publish-commit', 'publish-swap']);
     // Inside the window: the marker is off, one table is new, the other still old; current/ is untouched.
@@ -738,6 +729,46 @@ describe('S3Sink', () => {
       await rm(own.directory, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('publishes files below subfolders (exports/) and top-level files, and removes them when a re-run lacks them', async () => {
+    const config = outputConfig({ prefix: 'nested' });
+    const sink = new S3Sink(config, { retry: FAST_RETRY });
+    const stagedDir = await mkdtemp(path.join(scratch, 'staged-nested-'));
+    await mkdir(path.join(stagedDir, 'a'));
+    await writeFile(path.join(stagedDir, 'a', 'part-0.parquet'), 'a1');
+    await mkdir(path.join(stagedDir, 'exports', 'crm_flags'), { recursive: true });
+    await writeFile(path.join(stagedDir, 'exports', 'crm_flags', 'crm_flags.csv'), 'c1');
+    await writeFile(path.join(stagedDir, 'report.html'), '<p>1</p>');
+    await writeFile(path.join(stagedDir, '_manifest.json'), '{"runId":"n1"}');
+    await sink.publish(
+      { asOf: '2024-03-01', runId: 'n1', stagedDir, tables: ['a', 'exports'], files: ['report.html'] },
+      captureLogger().log,
+    );
+    expect(await keysUnder('nested/')).toEqual([
+      'nested/a/as_of=2024-03-01/part-0.parquet',
+      'nested/current/_SUCCESS',
+      'nested/current/_manifest.json',
+      'nested/current/a/part-0.parquet',
+      'nested/current/exports/crm_flags/crm_flags.csv',
+      'nested/current/report.html',
+      'nested/exports/as_of=2024-03-01/crm_flags/crm_flags.csv',
+      'nested/runs/as_of=2024-03-01/_SUCCESS',
+      'nested/runs/as_of=2024-03-01/_manifest.json',
+      'nested/runs/as_of=2024-03-01/report.html',
+    ]);
+    expect(await getText('nested/exports/as_of=2024-03-01/crm_flags/crm_flags.csv')).toBe('c1');
+
+    const rerun = await stageRun('2024-03-01', 'n2', { a: { 'part-0.parquet': 'a2' } });
+    await new S3Sink(config, { retry: FAST_RETRY }).publish(rerun, captureLogger().log);
+    expect(await keysUnder('nested/')).toEqual([
+      'nested/a/as_of=2024-03-01/part-0.parquet',
+      'nested/current/_SUCCESS',
+      'nested/current/_manifest.json',
+      'nested/current/a/part-0.parquet',
+      'nested/runs/as_of=2024-03-01/_SUCCESS',
+      'nested/runs/as_of=2024-03-01/_manifest.json',
+    ]);
+  });
 
   it('check() names a missing bucket', async () => {
     const sink = new S3Sink(outputConfig({ bucket: 'no-such-output' }), { retry: FAST_RETRY });

@@ -6,8 +6,17 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../config/schema.js';
 import { Db, sqlString } from '../pipelines/duckdb.js';
-import { ARCHETYPES, DECAY_KINDS, generateSample, type SampleResult } from '../pipelines/sample/generate.js';
+import {
+  ARCHETYPES,
+  DECAY_KINDS,
+  FOLLOW_UP_DAYS,
+  generateSample,
+  NEVER_SENT_SHARE,
+  PLANTED_LIFT,
+  type SampleResult,
+} from '../pipelines/sample/generate.js';
 
 const CUSTOMERS = 1200;
 const SEED = 7;
@@ -55,6 +64,9 @@ const HEADERS: Record<string, string[]> = {
     'is_complainer',
     'is_late_payer',
     'customer_no',
+    'holdout_group',
+    'is_persuadable',
+    'winback_sent',
   ],
 };
 
@@ -79,6 +91,17 @@ interface Meta {
   customers: number;
   as_of: string;
   generated_by: string;
+  campaign: {
+    audience_as_of: string;
+    campaign_id: string;
+    sent_on: string;
+    follow_up_until: string;
+    holdout_salt: string;
+    control_share: number;
+    never_sent_share: number;
+    planted_lift_sent: number;
+    planted_lift_targeted: number;
+  };
   archetypes: Record<string, number>;
   rows: Record<string, number>;
   planted_bad_rows: { entity: string; key: string; reason: string }[];
@@ -193,12 +216,29 @@ describe('sample files', () => {
     expect(await db.number(`select count(*) - count(distinct invoice_id) from invoices`)).toBe(0);
   });
 
-  it('stamps nothing after the as-of date and keeps behaviour inside each customer lifetime', async () => {
+  it('stamps only orders, activity and the win-back e-mail after the as-of date, nothing after the follow-up, and keeps behaviour inside each customer lifetime', async () => {
     const end = `timestamp '${AS_OF} 23:59:59'`;
+    const followUpEnd = `timestamp '${meta.campaign.follow_up_until} 23:59:59'`;
     for (const [entity, column] of [
       ['orders', 'ordered_at'],
       ['activity', 'occurred_at'],
       ['email_events', 'occurred_at'],
+    ] as const) {
+      expect(
+        await db.number(
+          `select count(*) from ${entity} where try_cast(${column} as timestamp) > ${followUpEnd}`,
+        ),
+      ).toBe(0);
+      expect(
+        await db.number(`select count(*) from ${entity} where try_cast(${column} as timestamp) > ${end}`),
+      ).toBeGreaterThan(0);
+    }
+    expect(
+      await db.number(
+        `select count(*) from email_events where occurred_at::timestamp > ${end} and campaign_id <> ${sqlString(meta.campaign.campaign_id)}`,
+      ),
+    ).toBe(0);
+    for (const [entity, column] of [
       ['surveys', 'responded_at'],
       ['tickets', 'resolved_at'],
       ['invoices', 'paid_at'],
@@ -209,11 +249,11 @@ describe('sample files', () => {
         await db.number(`select count(*) from ${entity} where try_cast(${column} as timestamp) > ${end}`),
       ).toBe(0);
     }
-    // no activity after an explicit cancellation, none before sign-up (the planted 1969 row aside)
+    // in the history: no activity after an explicit cancellation, none before sign-up (the planted 1969 row aside)
     expect(
       await db.number(`
         select count(*) from activity join customers using (customer_id)
-        where activity.occurred_at > customers.cancelled_at::timestamp
+        where (activity.occurred_at > customers.cancelled_at::timestamp and activity.occurred_at <= ${end})
            or (activity.occurred_at < customers.signup_at::timestamp and year(activity.occurred_at) > 1970)`),
     ).toBe(0);
   });
@@ -360,14 +400,17 @@ describe('ground truth and behaviour', () => {
         is_late_payer = 'true' as is_late_payer, customer_no::integer as customer_no,
         signup_at::timestamp::date as signup_day, cancelled_at::timestamp as cancelled_at
       from ground_truth join customers using (customer_id);
+      -- the history up to the as-of date (the follow-up after it is checked on its own below)
       create or replace table completed as
       select customer_id, try_cast(ordered_at as timestamp)::date as day
       from orders
       where status = 'completed' and try_cast(ordered_at as timestamp) is not null
+        and try_cast(ordered_at as timestamp)::date <= ${asOf}
         and customer_id in (select customer_id from customers)
       qualify row_number() over (partition by order_id order by ordered_at) = 1;
       create or replace table events as
-      select customer_id, occurred_at::date as day from activity where year(occurred_at) > 1970;
+      select customer_id, occurred_at::date as day from activity
+      where year(occurred_at) > 1970 and occurred_at::date <= ${asOf};
       create or replace table active_days as
       select customer_id, day from events union select customer_id, day from completed;
     `);
@@ -646,7 +689,7 @@ describe('ground truth and behaviour', () => {
       create or replace table sends as
       select customer_id, min(occurred_at::timestamp) filter (where event_type = 'sent')::date as day,
              bool_or(event_type in ('open', 'click')) as opened
-      from email_events group by customer_id, campaign_id`);
+      from email_events where occurred_at::timestamp::date <= ${asOf} group by customer_id, campaign_id`);
     const opens = await db.one<{ ratio: number; kept: number }>(`
       with per_customer as (
         select
@@ -812,4 +855,172 @@ describe('ground truth and behaviour', () => {
     expect(late.find((r) => r.is_late_payer === true)?.share).toBeGreaterThan(0.9);
     expect(late.find((r) => r.is_late_payer === false)?.share).toBeLessThan(0.01);
   });
+});
+
+describe('the follow-up after the as-of date and the planted win-back campaign', () => {
+  const asOf = `date '${AS_OF}'`;
+  const followUpEnd = `${asOf} + ${FOLLOW_UP_DAYS}`;
+
+  beforeAll(async () => {
+    await db.run(`
+      create or replace table campaign_truth as
+      select
+        customer_id, archetype, decay_kind, holdout_group, is_persuadable = 'true' as is_persuadable,
+        winback_sent = 'true' as winback_sent, decay_start::date as decay_start
+      from ground_truth;
+      create or replace table follow_up_days as
+      select customer_id, try_cast(ordered_at as timestamp)::date as day from orders
+      where status = 'completed' and try_cast(ordered_at as timestamp)::date > ${asOf}
+      union
+      select customer_id, occurred_at::date from activity where occurred_at::date > ${asOf};
+      create or replace table last_90_days as
+      select customer_id, try_cast(ordered_at as timestamp)::date as day from orders
+      where status = 'completed' and try_cast(ordered_at as timestamp)::date between ${asOf} - 89 and ${asOf}
+      union
+      select customer_id, occurred_at::date from activity where occurred_at::date between ${asOf} - 89 and ${asOf};
+      create or replace table winback_events as
+      select * from email_events where campaign_id = ${sqlString(meta.campaign.campaign_id)};
+    `);
+  });
+
+  it('records the campaign in meta.json and assigns the holdout of the default config', async () => {
+    const defaults = configSchema.parse({}).audience;
+    expect(meta.campaign).toEqual({
+      audience_as_of: AS_OF,
+      campaign_id: 'winback-2026-07-01',
+      sent_on: '2026-07-01',
+      follow_up_until: '2026-08-29',
+      holdout_salt: defaults.holdout_salt,
+      control_share: defaults.control_share,
+      never_sent_share: NEVER_SENT_SHARE,
+      planted_lift_sent: PLANTED_LIFT,
+      planted_lift_targeted: PLANTED_LIFT * (1 - NEVER_SENT_SHARE),
+    });
+    // the group of sql/audiences/int_audience_candidates.sql under the default salt and share
+    expect(
+      await db.number(`
+        select count(*) from campaign_truth
+        where holdout_group <> case
+          when ('0x' || left(sha256(${sqlString(defaults.holdout_salt)} || customer_id), 8))::ubigint / 4294967296.0
+            < ${defaults.control_share} then 'control' else 'target' end`),
+    ).toBe(0);
+    const shares = await db.one<{
+      control: number;
+      persuadable_target: number;
+      persuadable_control: number;
+    }>(`
+      select
+        avg((holdout_group = 'control')::int) as control,
+        avg(is_persuadable::int) filter (where holdout_group = 'target') as persuadable_target,
+        avg(is_persuadable::int) filter (where holdout_group = 'control') as persuadable_control
+      from campaign_truth`);
+    expect(shares?.control).toBeGreaterThan(0.07);
+    expect(shares?.control).toBeLessThan(0.13);
+    // persuadable customers are drawn independently of the group: the same share in both
+    expect(Math.abs(shares!.persuadable_target - PLANTED_LIFT)).toBeLessThan(0.04);
+    expect(Math.abs(shares!.persuadable_control - PLANTED_LIFT)).toBeLessThan(0.1);
+  });
+
+  it('e-mails the target group once, the day after the as-of date, less the share it never reaches', async () => {
+    const sends = await db.one<Record<string, number>>(`
+      with per_customer as (
+        select customer_id, count(*) filter (where event_type = 'sent') as sent,
+               min(occurred_at::timestamp)::date as first_day
+        from winback_events group by 1
+      )
+      select
+        count(*) filter (where campaign_truth.winback_sent and coalesce(per_customer.sent, 0) <> 1)::integer as sent_not_once,
+        count(*) filter (where not campaign_truth.winback_sent and per_customer.customer_id is not null)::integer as unsent_with_events,
+        count(*) filter (where campaign_truth.holdout_group = 'control' and campaign_truth.winback_sent)::integer as control_sent,
+        count(*) filter (where per_customer.first_day <> date ${sqlString(meta.campaign.sent_on)})::integer as other_day,
+        count(*) filter (where campaign_truth.winback_sent)::integer as recipients
+      from campaign_truth left join per_customer using (customer_id)`);
+    expect(sends).toMatchObject({ sent_not_once: 0, unsent_with_events: 0, control_sent: 0, other_day: 0 });
+    expect(Number(sends?.recipients)).toBeGreaterThan(CUSTOMERS * 0.5);
+    // of the consenting target customers with a usable address, about NEVER_SENT_SHARE are never sent
+    const neverSent = await db.number(`
+      select avg((not winback_sent)::int) from campaign_truth
+      join customers using (customer_id)
+      where holdout_group = 'target' and marketing_consent = 'true'
+        and customer_id in (select customer_id from email_events where occurred_at::timestamp::date <= ${asOf})
+        and customer_id not in (
+          select customer_id from email_events where event_type in ('bounce', 'unsubscribe', 'spam_complaint'))`);
+    expect(Math.abs(neverSent - NEVER_SENT_SHARE)).toBeLessThan(0.04);
+  });
+
+  it('brings persuadable customers back within two weeks when e-mailed and keeps them away when not', async () => {
+    const effect = await db.one<Record<string, number>>(`
+      with firsts as (select customer_id, min(day) as first_day from follow_up_days group by 1)
+      select
+        count(*) filter (where is_persuadable and winback_sent
+                         and coalesce(first_day > ${asOf} + 14, true))::integer as sent_not_back,
+        count(*) filter (where is_persuadable and not winback_sent and first_day is not null)::integer as unsent_back,
+        count(*) filter (where is_persuadable and winback_sent)::integer as brought_back
+      from campaign_truth left join firsts using (customer_id)`);
+    expect(effect).toMatchObject({ sent_not_back: 0, unsent_back: 0 });
+    expect(Number(effect?.brought_back)).toBeGreaterThan(CUSTOMERS * 0.1);
+    expect(await db.number(`select count(*) from follow_up_days where day > ${followUpEnd}`)).toBe(0);
+  });
+
+  it("goes on at each customer's own pace after the as-of date for everyone else", async () => {
+    const pace = await db.one<{ ratio: number; stopped_active: number }>(`
+      with steady as (
+        select
+          customer_id,
+          (select count(*) from follow_up_days f where f.customer_id = t.customer_id) / ${FOLLOW_UP_DAYS}.0 as after,
+          (select count(*) from last_90_days a where a.customer_id = t.customer_id) / 90.0 as before
+        from campaign_truth t where archetype = 'steady' and not is_persuadable
+      )
+      select
+        sum(after) / sum(before) as ratio,
+        (select count(*) from campaign_truth t join follow_up_days f using (customer_id)
+         where not t.is_persuadable
+           and (t.archetype in ('lost', 'cancelled') or (t.decay_kind = 'fast' and t.decay_start < ${asOf} - 31))) as stopped_active
+      from steady`);
+    // steady customers keep their pace (a summer dip: July and August are the season's lowest months)
+    expect(pace?.ratio).toBeGreaterThan(0.6);
+    expect(pace?.ratio).toBeLessThan(1.1);
+    // who had stopped before the as-of date stays stopped
+    expect(Number(pace?.stopped_active)).toBe(0);
+  });
+
+  it('leaves the history as it was: without a planted effect the rows up to the as-of date are the same', async () => {
+    const dir = join(root, 'aa');
+    await generateSample({ dir, customers: CUSTOMERS, seed: SEED, campaignLift: 0 });
+    const aa = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+    expect(aa.campaign.planted_lift_sent).toBe(0);
+    for (const file of ['customers.csv', 'subscriptions.csv', 'surveys.csv', 'tickets.csv', 'invoices.csv']) {
+      expect(await sha256(join(dir, file)), file).toBe(await sha256(join(dirA, file)));
+    }
+    const read: Record<string, (d: string) => string> = {
+      orders: (d) => `read_csv(${sqlString(join(d, 'orders.csv.gz'))}, header = true, all_varchar = true)`,
+      activity: (d) => `read_parquet(${sqlString(join(d, 'activity.parquet'))})`,
+      email_events: (d) =>
+        `read_json(${sqlString(join(d, 'email_events.ndjson'))}, format = 'newline_delimited', columns = {customer_id: 'varchar', email: 'varchar', occurred_at: 'varchar', event_type: 'varchar', campaign_id: 'varchar'})`,
+    };
+    for (const [entity, column] of [
+      ['orders', 'ordered_at'],
+      ['activity', 'occurred_at'],
+      ['email_events', 'occurred_at'],
+    ] as const) {
+      const history = (d: string) =>
+        `select * from ${read[entity]!(d)} where try_cast(${column} as timestamp) is null or try_cast(${column} as timestamp) < ${asOf} + 1`;
+      const rows = await db.number(`select count(*) from (${history(dirA)})`);
+      expect(rows, entity).toBeGreaterThan(0);
+      const differing = await db.number(
+        `select count(*) from ((${history(dirA)} except all ${history(dir)}) union all (${history(dir)} except all ${history(dirA)}))`,
+      );
+      expect(differing, entity).toBe(0);
+    }
+    // the ground truth of the archetypes is the same; nobody is persuadable
+    const truth = (d: string) =>
+      `read_csv(${sqlString(join(d, 'ground_truth.csv'))}, header = true, all_varchar = true)`;
+    expect(
+      await db.number(`
+        select count(*) from (
+          select * exclude (is_persuadable, winback_sent) from ${truth(dirA)}
+          except all select * exclude (is_persuadable, winback_sent) from ${truth(dir)})`),
+    ).toBe(0);
+    expect(await db.number(`select count(*) from ${truth(dir)} where is_persuadable = 'true'`)).toBe(0);
+  }, 60_000);
 });

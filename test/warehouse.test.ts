@@ -17,7 +17,7 @@ import {
   readAhead,
   WarehouseSource,
   type WarehouseSourceOptions,
-} from '../pipelines/sources/warehouse.js';
+} from '../pipelines/sources/warehouse/index.js';
 import { buildModels } from './support/models.js';
 import { startMysql } from './support/mysql.js';
 import { startPostgres, type TestPostgres } from './support/pg.js';

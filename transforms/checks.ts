@@ -1,14 +1,23 @@
 // Data-quality gates, dbt style, run after the models and before anything is exported or published:
-//   unique and not_null on each published table's grain, accepted_values, relationships,
-//   freshness of each configured entity, volume against the previous successful run, and the quarantine share.
+//   the tests of each model's yml (unique combinations of columns, not_null, accepted_values, relationships;
+//   transforms/metadata.ts), freshness of each configured entity, volume against the previous successful run,
+//   and the quarantine share.
 // Each gate is `error` (the run fails and publishes nothing), `warn` (published and flagged) or `off`
 // (config `checks:`). Messages say what broke and where; they never carry e-mail addresses or names.
-import { type CheckSeverity, type Config, ENTITIES, type Entity } from '../config/schema.js';
+import {
+  AUDIENCE_EXPORT_PROFILES,
+  audienceExportModel,
+  type CheckSeverity,
+  type Config,
+  ENTITIES,
+  type Entity,
+} from '../config/schema.js';
 import { type Db, sqlIdent, sqlString } from '../pipelines/duckdb.js';
-import { PUBLISHED_TABLES } from '../pipelines/stages/export.js';
+import { type ColumnMeta, modelCatalog } from './metadata.js';
 import {
   describeMoney,
   describeRows,
+  EVENT_COLUMNS,
   type Landing,
   type Reconciliation,
   reconcile,
@@ -73,51 +82,8 @@ export interface ChecksOutcome {
 /** Columns whose values never appear in a message (personal data). */
 const PERSONAL = new Set(['email', 'first_name', 'last_name']);
 
-export const ACCEPTED_VALUES: { table: string; column: string; values: readonly string[] }[] = [
-  {
-    table: 'fct_customer_period',
-    column: 'lifecycle',
-    // not_yet_active: a period before the first activity: of a signup-based cohort (cohort_by: signup), or a
-    // period with money (a refund before the first purchase, a customer who never bought).
-    values: ['new', 'retained', 'resurrected', 'churned', 'dormant', 'not_yet_active'],
-  },
-  {
-    table: 'customer_health',
-    column: 'status',
-    values: ['active', 'at_risk', 'silent_churn', 'dormant', 'churned', 'lost', 'never_active'],
-  },
-  { table: 'reactivation_audience', column: 'status', values: ['at_risk', 'silent_churn', 'churned'] },
-  { table: 'survey_trends', column: 'survey_type', values: ['nps', 'csat'] },
-  { table: 'reactivation_audience', column: 'group', values: ['target', 'control'] },
-];
-
-export const RELATIONSHIPS: { child: string; column: string; parent: string; parentColumn: string }[] = [
-  {
-    child: 'fct_customer_period',
-    column: 'customer_id',
-    parent: 'stg_customers',
-    parentColumn: 'customer_id',
-  },
-  { child: 'customer_health', column: 'customer_id', parent: 'stg_customers', parentColumn: 'customer_id' },
-  {
-    child: 'reactivation_audience',
-    column: 'customer_id',
-    parent: 'customer_health',
-    parentColumn: 'customer_id',
-  },
-];
-
 /** The timestamp that says how fresh each entity's export is. */
-export const FRESHNESS_COLUMNS: Record<Entity, string> = {
-  customers: 'signup_at',
-  orders: 'ordered_at',
-  subscriptions: 'started_at',
-  activity: 'occurred_at',
-  email_events: 'occurred_at',
-  surveys: 'responded_at',
-  tickets: 'opened_at',
-  invoices: 'issued_at',
-};
+export const FRESHNESS_COLUMNS: Record<Entity, string> = { customers: 'signup_at', ...EVENT_COLUMNS };
 
 function outcome(
   check: CheckKind,
@@ -150,52 +116,79 @@ function examples(values: string[]): string {
 
 async function uniqueAndNotNull(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
   const { db, config } = ctx;
-  for (const table of PUBLISHED_TABLES) {
-    const grain = [...table.grain];
-    const target = `${table.name}(${grain.join(', ')})`;
-    const columns = await columnsOf(db, table.name);
-    const problem = missing(table.name, columns, grain);
+  for (const model of modelCatalog().models) {
+    const notNull = model.columns.filter((c) => c.notNull).map((c) => c.name);
+    if (model.uniqueCombinations.length === 0 && notNull.length === 0) continue;
+    const columns = await columnsOf(db, model.name);
+    let problem: string | null = null;
+    for (const combination of model.uniqueCombinations) {
+      const grain = [...combination];
+      const target = `${model.name}(${grain.join(', ')})`;
+      problem = missing(model.name, columns, grain);
+      if (problem) {
+        results.push(outcome('unique', target, config.checks.unique, 1, `unique: ${problem}`));
+        break;
+      }
+      const keys = grain.map(sqlIdent).join(', ');
+      const showKeys = !grain.some((c) => PERSONAL.has(c));
+      const dupes = await db.all<{ k: string; n: string }>(
+        `select concat_ws('/', ${grain.map((c) => `coalesce(cast(${sqlIdent(c)} as varchar), 'null')`).join(', ')}) as k,
+                count(*) as n
+         from ${sqlIdent(model.name)} group by ${keys} having count(*) > 1 order by n desc, k limit 1000`,
+      );
+      results.push(
+        outcome(
+          'unique',
+          target,
+          config.checks.unique,
+          dupes.length,
+          `unique: ${model.name} has ${dupes.length}${dupes.length === 1000 ? '+' : ''} duplicate ${grain.join(' x ')} value(s)` +
+            examples(showKeys ? dupes.slice(0, 3).map((d) => `${d.k} (${d.n}x)`) : []),
+        ),
+      );
+    }
+    // A table that is missing (or lacks its key) fails once, under unique.
+    if (problem) continue;
+    problem = missing(model.name, columns, notNull);
     if (problem) {
-      results.push(outcome('unique', target, config.checks.unique, 1, `unique: ${problem}`));
+      results.push(outcome('not_null', model.name, config.checks.not_null, 1, `not_null: ${problem}`));
       continue;
     }
-    const keys = grain.map(sqlIdent).join(', ');
-    const showKeys = !grain.some((c) => PERSONAL.has(c));
-    const dupes = await db.all<{ k: string; n: string }>(
-      `select concat_ws('/', ${grain.map((c) => `coalesce(cast(${sqlIdent(c)} as varchar), 'null')`).join(', ')}) as k,
-              count(*) as n
-       from ${sqlIdent(table.name)} group by ${keys} having count(*) > 1 order by n desc, k limit 1000`,
-    );
-    results.push(
-      outcome(
-        'unique',
-        target,
-        config.checks.unique,
-        dupes.length,
-        `unique: ${table.name} has ${dupes.length}${dupes.length === 1000 ? '+' : ''} duplicate ${grain.join(' x ')} value(s)` +
-          examples(showKeys ? dupes.slice(0, 3).map((d) => `${d.k} (${d.n}x)`) : []),
-      ),
-    );
-    for (const column of grain) {
+    for (const column of notNull) {
       const nulls = await db.number(
-        `select count(*) from ${sqlIdent(table.name)} where ${sqlIdent(column)} is null`,
+        `select count(*) from ${sqlIdent(model.name)} where ${sqlIdent(column)} is null`,
       );
       results.push(
         outcome(
           'not_null',
-          `${table.name}.${column}`,
+          `${model.name}.${column}`,
           config.checks.not_null,
           nulls,
-          `not_null: ${table.name}.${column} is null in ${nulls} row(s)`,
+          `not_null: ${model.name}.${column} is null in ${nulls} row(s)`,
         ),
       );
     }
   }
 }
 
+/** Every column test of one kind, from the models' yml. */
+function columnTests<T>(
+  pick: (column: ColumnMeta) => T | null,
+): { table: string; column: string; test: T }[] {
+  const found: { table: string; column: string; test: T }[] = [];
+  for (const model of modelCatalog().models) {
+    for (const column of model.columns) {
+      const test = pick(column);
+      if (test !== null) found.push({ table: model.name, column: column.name, test });
+    }
+  }
+  return found;
+}
+
 async function acceptedValues(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
   const { db, config } = ctx;
-  for (const rule of ACCEPTED_VALUES) {
+  for (const { table, column, test: values } of columnTests((c) => c.acceptedValues)) {
+    const rule = { table, column, values };
     const target = `${rule.table}.${rule.column}`;
     const problem = missing(rule.table, await columnsOf(db, rule.table), [rule.column]);
     if (problem) {
@@ -229,7 +222,8 @@ async function acceptedValues(ctx: CheckContext, results: (CheckResult | null)[]
 
 async function relationships(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
   const { db, config } = ctx;
-  for (const rule of RELATIONSHIPS) {
+  for (const { table, column, test } of columnTests((c) => c.relationship)) {
+    const rule = { child: table, column, parent: test.to, parentColumn: test.field };
     const target = `${rule.child}.${rule.column} -> ${rule.parent}.${rule.parentColumn}`;
     const problem =
       missing(rule.child, await columnsOf(db, rule.child), [rule.column]) ??
@@ -332,15 +326,13 @@ export function withheldAudience(outcome: ChecksOutcome): CheckResult | undefine
 }
 
 /**
- * Empties the reactivation audience (the table and both CSV files) so that nobody is mailed from stale inputs;
+ * Empties the reactivation audience (the table and the models of its import files) so that nobody is mailed from
+ * stale inputs;
  * audience_exclusions counts the candidates who would have been included under `withheld_stale_inputs`.
  */
 export async function withholdAudience(db: Db): Promise<void> {
-  for (const table of [
-    'reactivation_audience',
-    'reactivation_audience_csv',
-    'reactivation_audience_hashed_csv',
-  ]) {
+  const exportModels = ['int_audience_targets', ...AUDIENCE_EXPORT_PROFILES.map(audienceExportModel)];
+  for (const table of ['reactivation_audience', ...exportModels]) {
     if (await db.tableExists(table)) await db.run(`delete from ${sqlIdent(table)}`);
   }
   if (await db.tableExists('audience_exclusions')) {

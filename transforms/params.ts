@@ -14,7 +14,11 @@ export interface RunParams {
 function literal(value: unknown): string {
   if (typeof value === 'number') return Number.isInteger(value) ? `${value}::integer` : `${value}::double`;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (Array.isArray(value)) return `[${value.map((v) => literal(v)).join(', ')}]::varchar[]`;
+  if (value === null) return 'null::varchar';
+  if (Array.isArray(value)) {
+    const integers = value.length > 0 && value.every((v) => Number.isInteger(v));
+    return `[${value.map((v) => literal(v)).join(', ')}]::${integers ? 'integer' : 'varchar'}[]`;
+  }
   return `${sqlString(String(value))}::varchar`;
 }
 
@@ -38,6 +42,7 @@ export function paramColumns(config: Config, params: RunParams): Record<string, 
     ['health', config.health],
     ['audience', config.audience],
     ['metrics', config.metrics],
+    ['outcomes', config.outcomes],
   ] as const) {
     for (const [key, value] of Object.entries(values)) {
       columns[`${section}_${key}`] = literal(value);

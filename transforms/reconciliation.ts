@@ -4,7 +4,7 @@
 //   + those quarantined + those after the as-of date + those excluded for a stated reason.
 // Every sum is computed by DuckDB in exact decimals; a difference of one cent is a difference.
 import { ENTITIES, type Entity } from '../config/schema.js';
-import { type Db, sqlIdent, sqlString } from '../pipelines/duckdb.js';
+import { type Db, type Row, sqlIdent, sqlString } from '../pipelines/duckdb.js';
 
 /** Where the rows of an entity went. */
 export interface RowReconciliation {
@@ -62,9 +62,8 @@ export interface Reconciliation {
   money: Partial<Record<'orders' | 'invoices', MoneyReconciliation>>;
 }
 
-/** The timestamp by which staging keeps an entity's rows up to the end of the as-of date (stg_<entity>.sql). */
-export const AS_OF_COLUMNS: Record<Entity, string | null> = {
-  customers: null,
+/** The timestamp of each event entity: when its row happened (every entity but customers). */
+export const EVENT_COLUMNS: Record<Exclude<Entity, 'customers'>, string> = {
   orders: 'ordered_at',
   subscriptions: 'started_at',
   activity: 'occurred_at',
@@ -73,6 +72,9 @@ export const AS_OF_COLUMNS: Record<Entity, string | null> = {
   tickets: 'opened_at',
   invoices: 'issued_at',
 };
+
+/** The timestamp by which staging keeps an entity's rows up to the end of the as-of date (stg_<entity>.sql). */
+export const AS_OF_COLUMNS: Record<Entity, string | null> = { customers: null, ...EVENT_COLUMNS };
 
 /** A problem that stops the reconciliation of an entity (a table that was not built). */
 export interface ReconciliationProblem {
@@ -126,6 +128,42 @@ async function reconcileRows(
 }
 
 /**
+ * A money reconciliation from the row of its totals query, whose columns are input, quarantined,
+ * quarantined_without, after_as_of, unaccounted, flows_match and the ones named here.
+ */
+function moneyOf(
+  row: Row | undefined,
+  names: {
+    measure: string;
+    excluded: { reason: string; rows: string; amount: string };
+    published: { column: string; staged: string; published: string }[];
+  },
+): MoneyReconciliation {
+  const unaccounted = num(row?.unaccounted);
+  return {
+    measure: names.measure,
+    input: num(row?.input),
+    quarantined: num(row?.quarantined),
+    quarantined_rows_without_amount: num(row?.quarantined_without),
+    after_as_of: num(row?.after_as_of),
+    excluded: [
+      {
+        reason: names.excluded.reason,
+        rows: num(row?.[names.excluded.rows]),
+        amount: num(row?.[names.excluded.amount]),
+      },
+    ],
+    published: names.published.map((p) => ({
+      column: p.column,
+      staged: num(row?.[p.staged]),
+      published: num(row?.[p.published]),
+    })),
+    unaccounted,
+    balanced: unaccounted === 0 && row?.flows_match === true,
+  };
+}
+
+/**
  * Orders: every landed amount counts by its absolute value (a refund is money going back). The facts
  * (fct_customer_period) carry completed orders with a positive amount as revenue and refunded or negative
  * ones as refunds; a cancelled order with a positive amount is neither.
@@ -154,35 +192,18 @@ async function reconcileOrders(db: Db): Promise<MoneyReconciliation> {
         staged_revenue = revenue and staged_refunds = refunds as flows_match
     from totals`,
   );
-  const unaccounted = num(row?.unaccounted);
-  return {
+  return moneyOf(row, {
     measure: 'sum of |amount| (a refund counts as money)',
-    input: num(row?.input),
-    quarantined: num(row?.quarantined),
-    quarantined_rows_without_amount: num(row?.quarantined_without),
-    after_as_of: num(row?.after_as_of),
-    excluded: [
-      {
-        reason: 'cancelled orders (status cancelled, positive amount) are neither revenue nor refunds',
-        rows: num(row?.cancelled_rows),
-        amount: num(row?.cancelled),
-      },
-    ],
+    excluded: {
+      reason: 'cancelled orders (status cancelled, positive amount) are neither revenue nor refunds',
+      rows: 'cancelled_rows',
+      amount: 'cancelled',
+    },
     published: [
-      {
-        column: 'fct_customer_period.revenue',
-        staged: num(row?.staged_revenue),
-        published: num(row?.revenue),
-      },
-      {
-        column: 'fct_customer_period.refunds',
-        staged: num(row?.staged_refunds),
-        published: num(row?.refunds),
-      },
+      { column: 'fct_customer_period.revenue', staged: 'staged_revenue', published: 'revenue' },
+      { column: 'fct_customer_period.refunds', staged: 'staged_refunds', published: 'refunds' },
     ],
-    unaccounted,
-    balanced: unaccounted === 0 && row?.flows_match === true,
-  };
+  });
 }
 
 /** Invoices: the facts carry an invoice's amount in the period it falls due, once due by the as-of date. */
@@ -208,30 +229,17 @@ async function reconcileInvoices(db: Db): Promise<MoneyReconciliation> {
         staged_due = due as flows_match
     from totals`,
   );
-  const unaccounted = num(row?.unaccounted);
-  return {
+  return moneyOf(row, {
     measure: 'sum of amount',
-    input: num(row?.input),
-    quarantined: num(row?.quarantined),
-    quarantined_rows_without_amount: num(row?.quarantined_without),
-    after_as_of: num(row?.after_as_of),
-    excluded: [
-      {
-        reason: 'not yet due on the as-of date (an invoice counts in the period it falls due)',
-        rows: num(row?.not_due_rows),
-        amount: num(row?.not_due),
-      },
-    ],
+    excluded: {
+      reason: 'not yet due on the as-of date (an invoice counts in the period it falls due)',
+      rows: 'not_due_rows',
+      amount: 'not_due',
+    },
     published: [
-      {
-        column: 'fct_customer_period.invoices_due_amount',
-        staged: num(row?.staged_due),
-        published: num(row?.due),
-      },
+      { column: 'fct_customer_period.invoices_due_amount', staged: 'staged_due', published: 'due' },
     ],
-    unaccounted,
-    balanced: unaccounted === 0 && row?.flows_match === true,
-  };
+  });
 }
 
 /** What landing counted for an entity (pipelines/stages/land.ts LandResult). */

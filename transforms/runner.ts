@@ -1,29 +1,35 @@
 // Runs the SQL models of sql/ (and the TypeScript models of transforms/models/) in dependency order.
-// A model's dependencies are the other models it names; each becomes `create or replace table <name>`.
+// A model's dependencies are the tables its SQL reads, as DuckDB's parser sees them (transforms/dependencies.ts);
+// each SQL model becomes `create or replace table <name>`. A table that is neither a model nor a source of the
+// run (sql/staging/__sources.yml) is an error that names it and the file that reads it.
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Db } from '../pipelines/duckdb.js';
+import { basename, join, relative } from 'node:path';
+import { Db } from '../pipelines/duckdb.js';
+import { tablesRead } from './dependencies.js';
+import { LAYERS, type Layer, type ModelCatalog, readCatalog, SQL_DIR } from './metadata.js';
 import type { ModelContext, TsModel } from './model.js';
+import { tsModels } from './models/index.js';
 
-export const SQL_DIR = fileURLToPath(new URL('../sql/', import.meta.url));
+export { LAYERS, type Layer, SQL_DIR } from './metadata.js';
 
-/** The layers, in the order a reader follows them. */
-export const LAYERS = ['staging', 'facts', 'metrics', 'audiences'] as const;
-export type Layer = (typeof LAYERS)[number];
-
-export interface SqlModel {
-  kind: 'sql';
+interface ModelBase {
   name: string;
   layer: Layer;
+  /** Where it is defined, relative to the project root (sql/facts/x.sql, transforms/models/x.ts). */
   file: string;
+  /** The models it reads (the ones that create the tables it reads), sorted. */
+  reads: readonly string[];
+  /** The tables it creates: its own, and for a TypeScript model the others its yml names. */
+  creates: readonly string[];
+}
+
+export interface SqlModel extends ModelBase {
+  kind: 'sql';
   sql: string;
 }
 
-export interface CodeModel {
+export interface CodeModel extends ModelBase {
   kind: 'ts';
-  name: string;
-  layer: Layer;
   model: TsModel;
 }
 
@@ -33,27 +39,128 @@ export class ModelError extends Error {
   override readonly name = 'ModelError';
 }
 
-/** Strips comments and string literals so that only identifiers are scanned for dependencies. */
-function codeOnly(sql: string): string {
-  return sql
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/'(?:[^']|'')*'/g, "''");
+export interface LoadOptions {
+  /** The folder of the layer folders and macros (default: the project's sql/). */
+  dir?: string;
+  /** The TypeScript models (default: transforms/models/). */
+  tsModels?: readonly TsModel[];
 }
 
-export function loadSqlModels(dir: string = SQL_DIR): SqlModel[] {
-  const models: SqlModel[] = [];
+function sqlFiles(dir: string): { name: string; layer: Layer; path: string }[] {
+  const files: { name: string; layer: Layer; path: string }[] = [];
   for (const layer of LAYERS) {
-    let files: string[];
+    let names: string[];
     try {
-      files = readdirSync(join(dir, layer)).filter((f) => f.endsWith('.sql'));
+      names = readdirSync(join(dir, layer)).filter((f) => f.endsWith('.sql'));
     } catch {
       continue;
     }
-    for (const f of files.sort()) {
-      const file = join(dir, layer, f);
-      models.push({ kind: 'sql', name: basename(f, '.sql'), layer, file, sql: readFileSync(file, 'utf8') });
+    for (const f of names.sort()) files.push({ name: basename(f, '.sql'), layer, path: join(dir, layer, f) });
+  }
+  return files;
+}
+
+interface Placed {
+  model: TsModel;
+  file: string;
+  layer: Layer;
+  creates: string[];
+}
+
+/** Each TypeScript model with its layer and the tables its yml says it creates (`materialized_by`). */
+function placeTsModels(catalog: ModelCatalog, models: readonly TsModel[]): Placed[] {
+  return models.map((model) => {
+    const file = `transforms/models/${model.name}.ts`;
+    const described = catalog.models.filter((m) => m.materializedBy === file);
+    const own = described.find((m) => m.name === model.name);
+    if (!own) {
+      throw new ModelError(
+        `the TypeScript model ${model.name} (${file}) has no yml: describe its table ${model.name} in ` +
+          `sql/<layer>/${model.name}.yml with config: { materialized_by: ${file} }`,
+      );
     }
+    const others = described.map((m) => m.name).filter((n) => n !== model.name);
+    return { model, file, layer: own.layer, creates: [model.name, ...others] };
+  });
+}
+
+/** Maps the tables a model reads to the models that create them; a table nobody creates is an error. */
+function resolver(
+  catalog: ModelCatalog,
+  sqlNames: readonly string[],
+  placed: readonly Placed[],
+): (model: string, file: string, tables: readonly string[]) => string[] {
+  const producer = new Map<string, string>(sqlNames.map((name) => [name, name]));
+  for (const p of placed) for (const table of p.creates) producer.set(table, p.model.name);
+  for (const meta of catalog.models) {
+    if (!producer.has(meta.name)) {
+      throw new ModelError(
+        `${meta.file} describes model ${meta.name}, but there is no sql/${meta.layer}/${meta.name}.sql` +
+          `${meta.materializedBy ? ` and no TypeScript model ${basename(meta.materializedBy, '.ts')}` : ''}: add the model or remove the entry`,
+      );
+    }
+  }
+  // Sources: the tables the run provides before any model.
+  const sources = new Set(catalog.sources.map((s) => s.name));
+  return (model, file, tables) => {
+    const reads = new Set<string>();
+    for (const table of tables) {
+      const by = producer.get(table);
+      if (by !== undefined) {
+        if (by !== model) reads.add(by);
+      } else if (!sources.has(table)) {
+        throw new ModelError(
+          `model ${model} (${file}) reads ${table}, which is not a model (no sql/<layer>/${table}.sql) nor a table the ` +
+            'run provides (sql/staging/__sources.yml): fix the name, or add the model',
+        );
+      }
+    }
+    return [...reads].sort();
+  };
+}
+
+/**
+ * Every model of `dir` (SQL files and the TypeScript models), each with the models it reads, resolved by DuckDB's
+ * parser. Throws a ModelError naming the file when a model cannot be parsed or reads a table no model creates.
+ */
+export async function loadModels(options: LoadOptions = {}): Promise<AnyModel[]> {
+  const dir = options.dir ?? SQL_DIR;
+  const root = join(dir, '..');
+  const catalog = readCatalog(dir);
+  const files = sqlFiles(dir);
+  const placed = placeTsModels(catalog, options.tsModels ?? tsModels);
+  const resolve = resolver(
+    catalog,
+    files.map((f) => f.name),
+    placed,
+  );
+  const models: AnyModel[] = [];
+  const db = await Db.open();
+  try {
+    for (const f of files) {
+      const sql = readFileSync(f.path, 'utf8');
+      const file = relative(root, f.path);
+      const parsed = await tablesRead(db, sql);
+      if ('error' in parsed) {
+        throw new ModelError(`model ${f.name} (${file}) cannot be parsed: ${parsed.error}; fix the SQL`);
+      }
+      const reads = resolve(f.name, file, parsed.tables);
+      models.push({ kind: 'sql', name: f.name, layer: f.layer, file, sql, reads, creates: [f.name] });
+    }
+  } finally {
+    db.close();
+  }
+  for (const p of placed) {
+    const reads = resolve(p.model.name, p.file, p.model.dependsOn);
+    models.push({
+      kind: 'ts',
+      name: p.model.name,
+      layer: p.layer,
+      file: p.file,
+      model: p.model,
+      reads,
+      creates: p.creates,
+    });
   }
   return models;
 }
@@ -75,13 +182,7 @@ export function loadMacros(dir: string = SQL_DIR): { file: string; sql: string }
 
 /** The models a model reads, among the given names. */
 export function dependencies(model: AnyModel, names: ReadonlySet<string>): string[] {
-  if (model.kind === 'ts') return model.model.dependsOn.filter((d) => names.has(d));
-  const words = new Set(
-    codeOnly(model.sql)
-      .toLowerCase()
-      .match(/[a-z_][a-z0-9_]*/g) ?? [],
-  );
-  return [...names].filter((n) => n !== model.name && words.has(n));
+  return model.reads.filter((d) => names.has(d));
 }
 
 /** The wanted models and every model they read, directly or not. */
@@ -159,8 +260,7 @@ export async function runModels(
         await model.model.build(ctx);
       }
     } catch (err) {
-      const where = model.kind === 'sql' ? model.file : `transforms/models (${model.name})`;
-      throw new ModelError(`model ${model.name} (${where}) failed: ${(err as Error).message}`);
+      throw new ModelError(`model ${model.name} (${model.file}) failed: ${(err as Error).message}`);
     }
     const rows = await ctx.db.number(`select count(*) from ${model.name}`);
     const timing = {

@@ -5,7 +5,8 @@
 // the customers did next: gone = no purchase from 1997-10-01 to 1998-06-30. AUC of risk_score and of p_churn
 // against the simple baselines (days since last activity, MBG/NBD 1 - p_alive, -expected purchases), and the
 // share flagged beside the share that left.
-// The sample: the same run on the synthetic population, scored against its ground truth: precision, recall and F1
+// The sample, twice (the default shop-like population and app users with 4x the activity and noisier months):
+// the same run on the synthetic population, scored against its ground truth: precision, recall and F1
 // of the flags for the planted silent churners, the share flagged per archetype, and the median days from the
 // start of a decline to the first flag (replaying earlier nights).
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { Db, sqlString } from '../duckdb.js';
 import type { Logger } from '../log.js';
-import { runPipeline } from '../run.js';
+import { runPipeline } from '../run/index.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 
 const FLAGGED = `status in ('at_risk', 'silent_churn')`;
@@ -35,6 +36,8 @@ export interface CdnowDetection {
   auc: Record<string, number>;
   precision: number;
   recall: number;
+  /** Per status: its share of the customers and the share of them gone. */
+  by_status: { status: string; share: number; gone_share: number }[];
 }
 
 export async function cdnowDetection(cdnowDir: string, log: Logger): Promise<CdnowDetection> {
@@ -81,7 +84,15 @@ export async function cdnowDetection(cdnowDir: string, log: Logger): Promise<Cdn
             count(*) filter (where ${FLAGGED} and gone) / count(*) filter (where ${FLAGGED}) as precision,
             count(*) filter (where ${FLAGGED} and gone) / count(*) filter (where gone) as recall
         from judged`);
+      const byStatus = await db.all(`
+        select status, count(*) / sum(count(*)) over () as share, avg(gone::integer) as gone_share
+        from judged group by status order by share desc`);
       return {
+        by_status: byStatus.map((r) => ({
+          status: String(r.status),
+          share: Number(r.share),
+          gone_share: Number(r.gone_share),
+        })),
         customers: Number(row?.customers),
         gone_share: Number(row?.gone_share),
         flagged_share: Number(row?.flagged_share),
@@ -106,6 +117,8 @@ export interface SampleDetection {
   auc_risk_score: number;
   auc_recency: number;
   flagged_by_archetype: Record<string, number>;
+  /** Silent churners flagged, by kind of decline (fast, slow, partial). */
+  recall_by_decline: Record<string, number>;
   median_days_to_flag: number | null;
 }
 
@@ -113,11 +126,15 @@ export async function sampleDetection(
   customers: number,
   seed: number,
   log: Logger,
+  activityScale = 1,
 ): Promise<SampleDetection> {
   const dir = mkdtempSync(join(tmpdir(), 'churn-detection-sample-'));
   try {
     const { generateSample } = await import('../sample/generate.js');
-    const sample = await generateSample({ dir: join(dir, 'data', 'sample'), customers, seed }, log);
+    const sample = await generateSample(
+      { dir: join(dir, 'data', 'sample'), customers, seed, activityScale },
+      log,
+    );
     const defaults = loadConfig();
     const configFile = join(dir, 'churn.yaml');
     writeFileSync(configFile, '');
@@ -130,7 +147,7 @@ export async function sampleDetection(
       const health = sqlString(join(result.outputDir, 'current', 'customer_health', PARTITION_FILE));
       await db.run(`
         create table judged as
-        select health.*, truth.archetype, truth.archetype = 'silent_churner' as planted
+        select health.*, truth.archetype, truth.decay_kind, truth.archetype = 'silent_churner' as planted
         from read_parquet(${health}) as health
         inner join read_csv(${sqlString(truthFile)}, all_varchar = true) as truth using (customer_id)`);
       const row = await db.one(`
@@ -140,6 +157,9 @@ export async function sampleDetection(
         from judged`);
       const byArchetype = await db.all(
         `select archetype, avg((${FLAGGED})::integer) as share from judged group by archetype order by archetype`,
+      );
+      const byDecline = await db.all(
+        `select decay_kind, avg((${FLAGGED})::integer) as share from judged where planted group by all order by all`,
       );
       const precision = Number(row?.precision);
       const recall = Number(row?.recall);
@@ -153,6 +173,7 @@ export async function sampleDetection(
         flagged_by_archetype: Object.fromEntries(
           byArchetype.map((r) => [String(r.archetype), Number(r.share)]),
         ),
+        recall_by_decline: Object.fromEntries(byDecline.map((r) => [String(r.decay_kind), Number(r.share)])),
       };
     } finally {
       db.close();
@@ -182,18 +203,31 @@ export async function benchDetection(options: {
       ...Object.entries(c.auc).map(([k, v]) => `  AUC ${k.padEnd(42)} ${f3(v)}`),
       `  flagged (at_risk or silent_churn)              ${pct(c.flagged_share)} (with lost: ${pct(c.flagged_or_lost_share)})`,
       `  precision / recall of the flags for "gone"     ${f3(c.precision)} / ${f3(c.recall)}`,
+      '  status: share of customers, share of them gone',
+      ...c.by_status.map(
+        (r) => `    ${r.status.padEnd(20)} ${pct(r.share).padStart(6)}  ${pct(r.gone_share).padStart(6)}`,
+      ),
       '',
     );
   } else lines.push(`CDNOW: skipped (${cdnowDir}/CDNOW_master.txt not found; set CDNOW_DIR)`, '');
-  const s = await sampleDetection(options.customers, options.seed, options.log);
-  lines.push(
-    `sample (${s.customers} customers, seed ${options.seed}), planted silent churners`,
-    `  precision / recall / F1                        ${f3(s.precision)} / ${f3(s.recall)} / ${f3(s.f1)}`,
-    `  AUC risk_score / days since last activity      ${f3(s.auc_risk_score)} / ${f3(s.auc_recency)}`,
-    `  median days from decline start to first flag   ${s.median_days_to_flag ?? 'n/a'} (nights every 10 days)`,
-    '  flagged share by archetype:',
-    ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
-    '',
-  );
+  // Two populations with ground truth: the shop-like default (about 3 active days a month for the median
+  // customer) and app users (4x the activity, noisier months), each judged against its planted truth.
+  for (const [name, scale] of [
+    ['sample', 1],
+    ['sample, app users (4x activity, month CV 0.5)', 4],
+  ] as const) {
+    const s = await sampleDetection(options.customers, options.seed, options.log, scale);
+    lines.push(
+      `${name} (${s.customers} customers, seed ${options.seed}), planted silent churners`,
+      `  precision / recall / F1                        ${f3(s.precision)} / ${f3(s.recall)} / ${f3(s.f1)}`,
+      `  AUC risk_score / days since last activity      ${f3(s.auc_risk_score)} / ${f3(s.auc_recency)}`,
+      `  median days from decline start to first flag   ${s.median_days_to_flag ?? 'n/a'} (nights every 10 days)`,
+      '  flagged share by archetype:',
+      ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
+      '  silent churners flagged, by kind of decline:',
+      ...Object.entries(s.recall_by_decline).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
+      '',
+    );
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { sourceSchema } from '../../config/schema.js';
 import type { Logger } from '../log.js';
-import { WarehouseSource } from '../sources/warehouse.js';
+import { WarehouseSource } from '../sources/warehouse/index.js';
 
 export const DEFAULT_BENCH_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 

@@ -4,7 +4,7 @@
 // forward (sinks/sink.ts), and each date's run is killed-safe like any run (test/ops/crash.ts).
 import type { LoadedConfig } from '../../config/load.js';
 import type { Logger } from '../log.js';
-import { runPipeline } from '../run.js';
+import { runPipeline } from '../run/index.js';
 import { createSink } from '../sinks/index.js';
 import { dateRange } from './dates.js';
 import { currentRuns, lastSuccess, localStateStore } from './state.js';

@@ -2,7 +2,9 @@
 // notifications.on_success is set. A failing webhook is logged and never fails the run.
 // The URL is a secret (it usually comes from ${ENV}): it is never logged.
 import type { Config } from '../../config/schema.js';
+import type { Listener } from '../events.js';
 import type { Logger } from '../log.js';
+import type { RunChecked, RunEvent, RunStarted } from '../run/events.js';
 import type { Trigger } from './state.js';
 
 export const WEBHOOK_TIMEOUT_MS = 5_000;
@@ -72,4 +74,53 @@ export async function notify(
     );
     return false;
   }
+}
+
+/**
+ * The webhook's subscriber to a run's events: the notice of its end (failed, or succeeded with the warnings of its
+ * gates and its summary), with the rows landed per entity and the quarantined rows.
+ */
+export function notifyWebhook(
+  settings: Config['notifications'],
+  output: string,
+  log: Logger,
+): Listener<RunEvent> {
+  let started: RunStarted | undefined;
+  const landed: Record<string, number> = {};
+  let checked: RunChecked | undefined;
+  const counts = () => ({
+    ...Object.fromEntries(Object.entries(landed).map(([entity, rows]) => [`${entity}_rows`, rows])),
+    quarantined_rows: checked?.quarantinedRows ?? 0,
+  });
+  return async (event) => {
+    switch (event.type) {
+      case 'run-started':
+        started = event;
+        return;
+      case 'progress':
+        if (event.stage === 'land' && event.item !== undefined && event.rows !== undefined) {
+          landed[event.item] = event.rows;
+        }
+        return;
+      case 'checked':
+        checked = event;
+        return;
+    }
+    if (!started) return;
+    const notice = { runId: started.runId, asOf: started.asOf, trigger: started.trigger, output };
+    if (event.type === 'run-succeeded') {
+      await notify(
+        settings,
+        {
+          ...notice,
+          status: 'success',
+          warnings: checked?.messages,
+          counts: { ...event.summary, ...counts() },
+        },
+        log,
+      );
+    } else if (event.type === 'run-failed') {
+      await notify(settings, { ...notice, status: 'failed', reason: event.error, counts: counts() }, log);
+    }
+  };
 }

@@ -8,7 +8,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { LoadedConfig } from '../../config/load.js';
 import type { Logger } from '../log.js';
-import { runPipeline } from '../run.js';
+import { runPipeline } from '../run/index.js';
 import { createSink } from '../sinks/index.js';
 import { addDays, localDate, zonedTime } from './dates.js';
 import { currentRuns, type LedgerEntry, localStateStore, type StateStore } from './state.js';

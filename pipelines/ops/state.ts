@@ -7,8 +7,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Listener } from '../events.js';
+import type { Logger } from '../log.js';
+import type { RunEvent } from '../run/events.js';
 
-export const TRIGGERS = ['run', 'schedule', 'backfill'] as const;
+export const TRIGGERS = ['run', 'schedule', 'backfill', 'merge'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 export type RunStatus = 'running' | 'success' | 'failed' | 'abandoned';
 
@@ -196,4 +199,55 @@ export async function markAbandoned(store: StateStore, now: Date = new Date()): 
     });
   }
   return abandoned;
+}
+
+/**
+ * The ledger's subscriber to a run's events: a `running` line when the run starts (on disk before the run goes on),
+ * then what the stages got to (times, rows landed and published, the gates) in its `success` or `failed` line.
+ * A failed line that cannot be written is logged; the run's own error is the one that counts.
+ */
+export function recordInLedger(store: StateStore, log: Logger): Listener<RunEvent> {
+  let entry: LedgerEntry | undefined;
+  const finish = (status: 'success' | 'failed', error: string | null): LedgerEntry => ({
+    ...(entry as LedgerEntry),
+    status,
+    finished_at: new Date().toISOString(),
+    error,
+  });
+  return async (event) => {
+    if (event.type === 'run-started') {
+      entry = startedEntry(event.runId, event.asOf, event.trigger, new Date());
+      await store.appendLedger(entry);
+      return;
+    }
+    if (!entry) return;
+    switch (event.type) {
+      case 'progress':
+        if (event.stage === 'land' && event.item !== undefined && event.rows !== undefined) {
+          entry.landed_rows[event.item] = event.rows;
+        }
+        return;
+      case 'done':
+      case 'failed':
+        entry.timings_ms[event.stage] = event.ms;
+        if (event.type === 'done' && event.stage === 'export') entry.table_rows = { ...event.rows };
+        return;
+      case 'checked': {
+        const { passed, warned, failed, messages } = event;
+        entry.quarantined = event.quarantined;
+        entry.checks = { passed, warned, failed, messages };
+        return;
+      }
+      case 'run-succeeded':
+        await store.appendLedger(finish('success', null));
+        return;
+      case 'run-failed':
+        await store
+          .appendLedger(finish('failed', event.error))
+          .catch((e: Error) =>
+            log.error({ err: e.message }, 'could not record the failed run in the ledger'),
+          );
+        return;
+    }
+  };
 }

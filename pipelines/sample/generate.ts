@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
+import { configSchema } from '../../config/schema.js';
 import { Db, sqlString } from '../duckdb.js';
 import { canonicalColumns } from '../stages/land.js';
 
@@ -16,8 +17,19 @@ export interface SampleOptions {
   dir: string;
   customers: number;
   seed: number;
-  /** The last day of the history, YYYY-MM-DD (default 2026-06-30). */
+  /** The last day of the history, YYYY-MM-DD (default 2026-06-30); the follow-up after it runs FOLLOW_UP_DAYS more. */
   asOf?: string;
+  /**
+   * The planted effect of the win-back e-mail sent the day after asOf: the share of customers who come back in the
+   * follow-up only if they are e-mailed (default PLANTED_LIFT; 0 plants none, an A/A sample).
+   */
+  campaignLift?: number;
+  /**
+   * The population's app activity, as a multiple of the default (1: about 3 active days a month for the median
+   * customer, a shop's visitors). 4 gives an app's daily users (about 12 a month) with noisier months (CV 0.5
+   * instead of 0.4): the second population the early warning is judged on (`npm run bench -- --detection`).
+   */
+  activityScale?: number;
 }
 
 export interface SampleResult {
@@ -35,6 +47,17 @@ const HISTORY_START = '2024-01-01';
 const HISTORY_MIN_DAYS = 911;
 /** Days between newsletter campaigns (every other Tuesday). */
 const CAMPAIGN_EVERY_DAYS = 14;
+/**
+ * After the history, the sample runs this many more days (orders and activity at every customer's own pace, and the
+ * win-back e-mail of the day after the as-of date), so that runs after the as-of date can measure the campaign.
+ */
+export const FOLLOW_UP_DAYS = 60;
+/** The share of customers who come back in the follow-up if they get the win-back e-mail, and stay away if not. */
+export const PLANTED_LIFT = 0.25;
+/** The share of the target group the win-back e-mail never reaches (no `sent` event). */
+export const NEVER_SENT_SHARE = 0.1;
+/** The win-back campaign's id: this prefix and the day it is sent. */
+export const WINBACK_CAMPAIGN_PREFIX = 'winback-';
 /** Below this many customers the planted bad rows would exceed ~0.5% of some entity: none are planted. */
 const PLANT_BAD_ROWS_MIN_CUSTOMERS = 250;
 const MAX_CUSTOMERS = 20_000_000;
@@ -164,6 +187,9 @@ const OUTPUTS: readonly Output[] = [
       'is_complainer',
       'is_late_payer',
       'customer_no',
+      'holdout_group',
+      'is_persuadable',
+      'winback_sent',
     ],
     orderBy: 'customer_no',
   },
@@ -189,6 +215,14 @@ function validate(opts: SampleOptions): string {
       `sample-data: customers must be a whole number from 1 to ${MAX_CUSTOMERS}, got ${opts.customers}`,
     );
   }
+  const lift = opts.campaignLift ?? PLANTED_LIFT;
+  if (!(lift >= 0 && lift <= 1)) {
+    throw new Error(`sample-data: campaignLift must be a share from 0 to 1, got ${opts.campaignLift}`);
+  }
+  const scale = opts.activityScale ?? 1;
+  if (!(scale >= 0.25 && scale <= 20)) {
+    throw new Error(`sample-data: activityScale must be from 0.25 to 20, got ${opts.activityScale}`);
+  }
   if (!Number.isSafeInteger(opts.seed)) {
     throw new Error(`sample-data: seed must be a whole number, got ${opts.seed}`);
   }
@@ -210,9 +244,35 @@ function cpuMs(since: NodeJS.CpuUsage): number {
   return Math.round((used.user + used.system) / 1000);
 }
 
+/** The holdout of the pipeline's default config: the sample's campaign targets the customers it targets. */
+const HOLDOUT = configSchema.parse({}).audience;
+
+/** The planted win-back campaign, as meta.json records it (the ground truth per customer is in ground_truth.csv). */
+function campaignMeta(asOf: string, lift: number) {
+  const day = (offset: number) => {
+    const d = new Date(`${asOf}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + offset);
+    return d.toISOString().slice(0, 10);
+  };
+  return {
+    audience_as_of: asOf,
+    campaign_id: `${WINBACK_CAMPAIGN_PREFIX}${day(1)}`,
+    sent_on: day(1),
+    follow_up_until: day(FOLLOW_UP_DAYS),
+    holdout_salt: HOLDOUT.holdout_salt,
+    control_share: HOLDOUT.control_share,
+    never_sent_share: NEVER_SENT_SHARE,
+    // Come-back rate of the customers e-mailed minus that of the control, in any window of 14 to FOLLOW_UP_DAYS days.
+    planted_lift_sent: lift,
+    // The same for the whole target group, of whom NEVER_SENT_SHARE were never e-mailed.
+    planted_lift_targeted: Math.round(lift * (1 - NEVER_SENT_SHARE) * 1e6) / 1e6,
+  };
+}
+
 /** The generator's parameters as DuckDB variables (read through the sample_* macros of sql/sample/macros.sql). */
 async function setParameters(db: Db, opts: SampleOptions, asOf: string): Promise<void> {
   const history = `least(date ${sqlString(HISTORY_START)}, date ${sqlString(asOf)} - ${HISTORY_MIN_DAYS})`;
+  const activityScale = opts.activityScale ?? 1;
   await db.run(`
     set variable sample_seed = ${opts.seed}::bigint;
     set variable sample_customers = ${opts.customers}::bigint;
@@ -222,6 +282,14 @@ async function setParameters(db: Db, opts: SampleOptions, asOf: string): Promise
     set variable sample_first_campaign_day = ((9 - isodow(${history})) % 7)::integer;
     set variable sample_campaign_every_days = ${CAMPAIGN_EVERY_DAYS}::integer;
     set variable sample_plant_bad_rows = ${opts.customers >= PLANT_BAD_ROWS_MIN_CUSTOMERS};
+    set variable sample_activity_scale = ${activityScale}::double;
+    set variable sample_month_noise_cv = ${activityScale > 1 ? 0.5 : 0.4}::double;
+    set variable sample_follow_up_days = ${FOLLOW_UP_DAYS}::integer;
+    set variable sample_holdout_salt = ${sqlString(HOLDOUT.holdout_salt)};
+    set variable sample_control_share = ${HOLDOUT.control_share}::double;
+    set variable sample_campaign_lift = ${opts.campaignLift ?? PLANTED_LIFT}::double;
+    set variable sample_never_sent_share = ${NEVER_SENT_SHARE}::double;
+    set variable sample_winback_campaign_id = ${sqlString(WINBACK_CAMPAIGN_PREFIX)} || (date ${sqlString(asOf)} + 1)::varchar;
   `);
 }
 
@@ -279,6 +347,7 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
       history_start: (await db.one<{ d: string }>(`select getvariable('sample_history_start')::varchar as d`))
         ?.d,
       generated_by: 'churn sample-data',
+      campaign: campaignMeta(asOf, opts.campaignLift ?? PLANTED_LIFT),
       archetypes: await archetypeCounts(db),
       rows,
       planted_bad_rows: await db.all<{ entity: string; key: string; reason: string }>(

@@ -4,14 +4,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../../config/load.js';
-import { ENTITIES } from '../../config/schema.js';
-import { codeModels } from '../../transforms/models/index.js';
 import { createRunParams } from '../../transforms/params.js';
-import { loadSqlModels, runMacros, runModels, selectModels } from '../../transforms/runner.js';
+import { loadModels, runModels, selectModels } from '../../transforms/runner.js';
 import { Db, sqlString } from '../duckdb.js';
 import type { Logger } from '../log.js';
+import { openRunDatabase } from '../run/database.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
-import { landAll } from '../stages/land.js';
 
 export interface DetectionQuality {
   planted_silent_churners: number;
@@ -82,14 +80,16 @@ export async function medianDaysToFlag(
 ): Promise<{ median_days_to_flag: number | null; nights_evaluated: number }> {
   const { config } = loaded;
   const stateDir = resolvePath(loaded, config.state_dir);
-  const db = await Db.open({ timeZone: config.business_time_zone, fileSearchPath: loaded.baseDir });
+  const { db, configured } = await openRunDatabase({
+    config,
+    baseDir: loaded.baseDir,
+    asOf,
+    now: new Date(),
+    landingRoot: join(stateDir, 'landing'),
+    log,
+    models: [],
+  });
   try {
-    const configured = ENTITIES.filter((e) => config.sources[e] !== undefined);
-    await runMacros(db);
-    await db.run(
-      `create table audience_history as select null::date as as_of, null::varchar as customer_id, null::varchar as email limit 0`,
-    );
-    await landAll(db, config, { baseDir: loaded.baseDir, landingRoot: join(stateDir, 'landing') }, log);
     await db.run(`
       create table planted as
       select customer_id, decay_start::date as decay_start
@@ -101,7 +101,7 @@ export async function medianDaysToFlag(
     )?.d;
     if (!first) return { median_days_to_flag: null, nights_evaluated: 0 };
     // Typing and checks (chk_*) do not depend on the as-of date: built once, for the first night.
-    const models = selectModels([...loadSqlModels(), ...codeModels], ['customer_health']);
+    const models = selectModels(await loadModels(), ['customer_health']);
     const nightly = models.filter((m) => !m.name.startsWith('chk_'));
     const quiet = log.child({}, { level: 'warn' });
     // Every stepDays-th night from the first planted decay, and the as-of date itself.

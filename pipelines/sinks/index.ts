@@ -1,6 +1,7 @@
 // Chooses the Sink implementation for the output config.
 import type { LoadedConfig } from '../../config/load.js';
 import { resolvePath } from '../../config/load.js';
+import type { StageEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import { LocalSink } from './local.js';
 import type { Sink, StagedRun } from './sink.js';
@@ -15,7 +16,7 @@ export interface SinkWithStaging {
 /**
  * An S3 output with a local copy: the run is published to S3 first (the copy BI tools read), then to the
  * local folder, which the catalog file reads and which keeps the staging area on one file system. Each keeps its
- * own guarantees (see s3.ts and local.ts); the local copy's pause points are named `mirror-<point>`.
+ * own guarantees (see s3.ts and local.ts); the local copy's publish steps are named `mirror-<step>`.
  */
 class MirroredSink implements Sink {
   constructor(
@@ -29,8 +30,12 @@ class MirroredSink implements Sink {
 
   async publish(run: StagedRun, log: Logger): Promise<void> {
     await this.remote.publish(run, log);
-    const pause = run.pause;
-    await this.local.publish({ ...run, pause: pause && ((point) => pause(`mirror-${point}`)) }, log);
+    const events = run.events;
+    const mirrored: StageEvents | undefined = events && {
+      emit: (event) =>
+        events.emit(event.type === 'step' ? { ...event, step: `mirror-${event.step}` } : event),
+    };
+    await this.local.publish({ ...run, events: mirrored }, log);
   }
 
   history(table: string, from: string, to: string, scratchDir: string) {

@@ -3,12 +3,14 @@
 // S3 has no rename and no multi-object transaction, and readers read fixed keys (`<table>/as_of=D/part-0.parquet`,
 // `current/...`). So a publish keeps the old version whole until the new one is complete in S3, commits, then
 // replaces keys with server-side copies, and a commit record lets the next run finish a swap that was killed:
-//   1. upload every staged file and the manifest to _staging/<runId>/ (with their sha256 as object metadata).
-//      Nothing a reader sees has changed (pause point `publish-version`); a kill here leaves an upload that the
+//   1. upload every staged file (below subfolders too: exports/<export>/<file>), the run's top-level files and the
+//      manifest to _staging/<runId>/ (with their sha256 as object metadata).
+//      Nothing a reader sees has changed (step `publish-version`); a kill here leaves an upload that the
 //      next recovery deletes.
 //   2. commit: put _staging/<runId>/_COMMITTED (as-of date, files, sizes, checksums). From here the new version is
 //      the published one (`publish-commit`).
-//   3. history of D: the keys whose bytes change are copied from _staging into <table>/as_of=D/; only when some do
+//   3. history of D: the keys whose bytes change are copied from _staging into <folder>/as_of=D/ (the top-level
+//      files into runs/as_of=D/); only when some do
 //      (or keys of an earlier publish of D must go), runs/as_of=D/_SUCCESS is deleted first and put back last,
 //      after runs/as_of=D/_manifest.json (`publish-swap` falls inside this window). A re-run whose files are
 //      byte-identical changes only the manifest and never removes _SUCCESS.
@@ -63,7 +65,7 @@ import {
   s3Url,
   withRetry,
 } from '../s3client.js';
-import { type Sink, SinkError, type StagedRun } from './sink.js';
+import { publishStep, type Sink, SinkError, type StagedRun } from './sink.js';
 
 export type S3OutputConfig = Extract<OutputConfig, { type: 's3' }>;
 
@@ -102,7 +104,10 @@ interface Commit {
   run_id: string;
   as_of: string;
   committed_at: string;
+  /** Files of the folders (tables, exports); `name` is the path below the folder. */
   files: { table: string; name: string; size: number; sha256: string }[];
+  /** Top-level files of the run (absent in commit records of earlier releases). */
+  top?: { name: string; size: number; sha256: string }[];
   manifest: { size: number; sha256: string };
 }
 
@@ -147,6 +152,7 @@ export class S3Sink implements Sink {
     if (!AS_OF.test(run.asOf)) throw new SinkError(`publish: as_of "${run.asOf}" is not a YYYY-MM-DD date`);
     if (!RUN_ID.test(run.runId)) throw new SinkError(`publish: run id "${run.runId}" cannot name a key`);
     const files = await this.stagedFiles(run);
+    const top = await this.stagedTopFiles(run);
     const manifest = path.join(run.stagedDir, MANIFEST);
     await stat(manifest).catch(() => {
       throw new SinkError(`publish: the staged run has no ${MANIFEST} (${manifest})`);
@@ -160,11 +166,12 @@ export class S3Sink implements Sink {
       files.map((f) => `${staging}${f.table}/${f.name}`),
       log,
     );
+    for (const file of top) await this.uploadFile(file.local, `${staging}${file.name}`, log, file.sha256);
     const manifestSha = await sha256File(manifest);
     await this.uploadFile(manifest, `${staging}${MANIFEST}`, log, manifestSha);
-    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    const bytes = [...files, ...top].reduce((sum, f) => sum + f.size, 0);
     log.info({ ...context, files: files.length, bytes, ms: Date.now() - started }, 'new version uploaded');
-    await run.pause?.('publish-version');
+    await publishStep(run, 'publish-version');
 
     // 2. Commit.
     const commit: Commit = {
@@ -172,6 +179,7 @@ export class S3Sink implements Sink {
       as_of: run.asOf,
       committed_at: new Date().toISOString(),
       files: files.map((f) => ({ table: f.table, name: f.name, size: f.size, sha256: f.sha256 })),
+      top: top.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })),
       manifest: { size: (await stat(manifest)).size, sha256: manifestSha },
     };
     const record = `${staging}${COMMITTED}`;
@@ -185,10 +193,10 @@ export class S3Sink implements Sink {
         }),
       );
     });
-    await run.pause?.('publish-commit');
+    await publishStep(run, 'publish-commit');
 
     // 3-5.
-    await this.apply(commit, log, run.pause);
+    await this.apply(commit, log, (step) => publishStep(run, step));
     log.info({ ...context, ms: Date.now() - started }, 'published');
   }
 
@@ -196,7 +204,7 @@ export class S3Sink implements Sink {
    * Steps 3-5 of a publish for a committed version in _staging/<run_id>/: idempotent, so that recovery can run
    * it again after a kill at any point.
    */
-  private async apply(commit: Commit, log: Logger, pause?: (point: string) => Promise<void>): Promise<void> {
+  private async apply(commit: Commit, log: Logger, step?: (name: string) => Promise<void>): Promise<void> {
     const staging = this.stagingPrefix(commit.run_id);
     const context = { runId: commit.run_id, asOf: commit.as_of, location: this.location };
     const from = (f: { table: string; name: string }) => `${staging}${f.table}/${f.name}`;
@@ -204,34 +212,46 @@ export class S3Sink implements Sink {
     const manifestFrom = { from: `${staging}${MANIFEST}`, ...commit.manifest };
 
     // 3. History partition as_of=D.
-    const historyFiles = commit.files.map((f) => ({
-      from: from(f),
-      to: `${this.root}${f.table}/as_of=${commit.as_of}/${f.name}`,
-      size: f.size,
-      sha256: f.sha256,
-    }));
+    const top = commit.top ?? [];
+    const historyFiles = [
+      ...commit.files.map((f) => ({
+        from: from(f),
+        to: `${this.root}${f.table}/as_of=${commit.as_of}/${f.name}`,
+        size: f.size,
+        sha256: f.sha256,
+      })),
+      ...top.map((f) => ({ from: `${staging}${f.name}`, to: `${runPrefix}${f.name}`, ...f })),
+    ];
+    const keepHistory = new Set([
+      ...historyFiles.map((f) => f.to),
+      `${runPrefix}${MANIFEST}`,
+      `${runPrefix}${SUCCESS}`,
+    ]);
     const history = await this.replace(
       {
         files: historyFiles,
-        stale: await this.stalePartitionKeys(commit.as_of, new Set(historyFiles.map((f) => f.to))),
+        stale: await this.stalePartitionKeys(commit.as_of, keepHistory),
         manifest: { ...manifestFrom, to: `${runPrefix}${MANIFEST}` },
         success: `${runPrefix}${SUCCESS}`,
       },
-      pause,
+      step,
     );
     log.info({ ...context, ...history }, 'history partition published');
-    await pause?.('publish-current');
+    await step?.('publish-current');
 
     // 4. current/, forward only: to the newest published date (D itself is published now).
     const newest = await this.newestPublished();
     if (newest === commit.as_of) {
       const currentPrefix = `${this.root}current/`;
-      const currentFiles = commit.files.map((f) => ({
-        from: from(f),
-        to: `${currentPrefix}${f.table}/${f.name}`,
-        size: f.size,
-        sha256: f.sha256,
-      }));
+      const currentFiles = [
+        ...commit.files.map((f) => ({
+          from: from(f),
+          to: `${currentPrefix}${f.table}/${f.name}`,
+          size: f.size,
+          sha256: f.sha256,
+        })),
+        ...top.map((f) => ({ from: `${staging}${f.name}`, to: `${currentPrefix}${f.name}`, ...f })),
+      ];
       const keep = new Set([
         ...currentFiles.map((f) => f.to),
         `${currentPrefix}${MANIFEST}`,
@@ -272,7 +292,7 @@ export class S3Sink implements Sink {
    */
   private async replace(
     set: Replacement,
-    pause?: (point: string) => Promise<void>,
+    step?: (name: string) => Promise<void>,
   ): Promise<{ copied: number; unchanged: number; removed: number }> {
     const changed: Replacement['files'] = [];
     await forEachLimit(set.files, this.concurrency, async (file) => {
@@ -285,7 +305,7 @@ export class S3Sink implements Sink {
       if (first) {
         await this.copyObject(first.from, first.to, first.size);
         // Inside the window: the marker is off, one key is new (a test kills here).
-        await pause?.('publish-swap');
+        await step?.('publish-swap');
       }
       await forEachLimit(rest, this.concurrency, (f) => this.copyObject(f.from, f.to, f.size));
       await this.deleteKeys(set.stale);
@@ -560,12 +580,11 @@ export class S3Sink implements Sink {
       const dir = path.join(run.stagedDir, table);
       let names: string[];
       try {
-        names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+        names = await filesBelow(dir);
       } catch (error) {
         throw new SinkError(`publish: staged table folder ${dir} is unreadable (${errorCode(error)})`);
       }
-      for (const name of names.sort()) {
-        if (name.startsWith('.')) continue;
+      for (const name of names) {
         const local = path.join(dir, name);
         const info = await stat(local).catch(() => {
           throw new SinkError(`publish: staged file ${local} disappeared before the publish started`);
@@ -579,9 +598,30 @@ export class S3Sink implements Sink {
     return files;
   }
 
+  /** The run's top-level files (StagedRun.files), checked before anything is uploaded. */
+  private async stagedTopFiles(run: StagedRun): Promise<Omit<StagedFile, 'table'>[]> {
+    const files: Omit<StagedFile, 'table'>[] = [];
+    for (const name of run.files ?? []) {
+      if (
+        !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name) ||
+        name === MANIFEST ||
+        name === SUCCESS ||
+        name === COMMITTED
+      ) {
+        throw new SinkError(`publish: "${name}" cannot be a top-level file of a run in ${this.location}`);
+      }
+      const local = path.join(run.stagedDir, name);
+      const info = await stat(local).catch(() => {
+        throw new SinkError(`publish: staged file ${local} is missing; the run named it as a top-level file`);
+      });
+      files.push({ name, local, size: info.size, sha256: await sha256File(local) });
+    }
+    return files;
+  }
+
   /**
-   * Keys under `<table>/as_of=D/` of any table (also tables this run no longer has) that are not part of this
-   * run: what an earlier publish of D left. A flat listing of the prefix, since a Delimiter listing is not
+   * Keys under `<folder>/as_of=D/` of any folder (also folders this run no longer has) and under `runs/as_of=D/`
+   * that are not part of this run: what an earlier publish of D left. A flat listing of the prefix, since a Delimiter listing is not
    * reliable on every S3-compatible store (s3rver omits common prefixes of deeper keys).
    */
   private async stalePartitionKeys(asOf: string, keep: Set<string>): Promise<string[]> {
@@ -591,7 +631,7 @@ export class S3Sink implements Sink {
       for await (const object of listObjects(this.client, this.bucket, this.root)) {
         const rest = object.Key!.slice(this.root.length);
         const slash = rest.indexOf('/');
-        if (slash <= 0 || RESERVED.has(rest.slice(0, slash))) continue;
+        if (slash <= 0 || (RESERVED.has(rest.slice(0, slash)) && rest.slice(0, slash) !== 'runs')) continue;
         if (rest.startsWith(marker, slash) && !keep.has(object.Key!)) stale.push(object.Key!);
       }
     });
@@ -688,6 +728,18 @@ export class S3Sink implements Sink {
   }
 }
 
+/** The files below a folder (dotfiles left out), as relative paths with `/`, sorted. */
+async function filesBelow(dir: string, rel = ''): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) found.push(...(await filesBelow(path.join(dir, entry.name), relPath)));
+    else if (entry.isFile()) found.push(relPath);
+  }
+  return found.sort();
+}
+
 async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
@@ -698,6 +750,8 @@ function contentType(key: string): string {
   if (key.endsWith('.parquet')) return 'application/vnd.apache.parquet';
   if (key.endsWith('.csv')) return 'text/csv; charset=utf-8';
   if (key.endsWith('.json')) return 'application/json';
+  // report.html opens in a browser from the S3 console or a presigned link.
+  if (key.endsWith('.html')) return 'text/html; charset=utf-8';
   return 'application/octet-stream';
 }
 

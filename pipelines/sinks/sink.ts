@@ -1,12 +1,15 @@
 // The Sink interface: where a run's tables are published (a local folder, an S3 prefix).
 //
 // A run is first built in a local staging folder:
-//   <stagedDir>/<table>/<file>...      one folder per published table (part-0.parquet, CSVs for the audience)
+//   <stagedDir>/<table>/part-0.parquet   one folder per published table (Parquet only, so that a reader's glob over
+//                                        a table reads nothing else)
+//   <stagedDir>/exports/<export>/<file>  the files import tools read (the audience CSV per tool, the CRM flags)
+//   <stagedDir>/<file>                   top-level files of the run (StagedRun.files, e.g. a report), optional
 //   <stagedDir>/_manifest.json
-// and a sink publishes it as the spec lays out:
-//   <root>/<table>/as_of=YYYY-MM-DD/<file>     history
-//   <root>/runs/as_of=YYYY-MM-DD/_manifest.json and _SUCCESS
-//   <root>/current/<table>/<file>, current/_manifest.json and current/_SUCCESS
+// and a sink publishes it as the spec lays out (a "folder" is a table or `exports`):
+//   <root>/<folder>/as_of=YYYY-MM-DD/<file>...   history, one partition per date (files below subfolders kept)
+//   <root>/runs/as_of=YYYY-MM-DD/_manifest.json and _SUCCESS (and the top-level files)
+//   <root>/current/<folder>/<file>..., current/<file>, current/_manifest.json and current/_SUCCESS
 // Every sink keeps these promises (how, and what its recovery may delete, is at the top of local.ts and s3.ts):
 // - A _SUCCESS stands only beside the complete files of its manifest: a reader that sees it sees a complete run.
 // - A publish builds the new version beside the published one and swaps it in one atomic step (local), or keeps
@@ -15,19 +18,30 @@
 // - current/ only moves forward, to the newest published as-of date: a backfill or a re-run of an older date leaves
 //   it alone; a re-run of the newest date replaces it.
 // - recover() never deletes the last good copy of anything.
+// - A recursive glob over a folder's history finds every partition (`<root>/<table>/**/*.parquet`): no partition
+//   is reachable only through a symlinked folder.
+import type { StageEvents } from '../events.js';
 import type { Logger } from '../log.js';
 
 export interface StagedRun {
   asOf: string;
   runId: string;
   stagedDir: string;
+  /** The staged folders to publish: one per table, and `exports` when the run has exports. */
   tables: string[];
+  /** Top-level files of the staged run besides the manifest (published in runs/as_of=D/ and current/). */
+  files?: string[];
   /**
-   * Test hook (CHURN_PAUSE_AT), called at the steps of a publish: `publish-version` (the new version is complete,
-   * nothing published has changed), `publish-commit` (committed, not yet all visible), `publish-swap` (S3: inside
-   * the replacement of the partition's keys), `publish-current` (history published, current/ not yet moved).
+   * The run's events, where a publish tells its steps: `publish-version` (the new version is complete, nothing
+   * published has changed), `publish-commit` (committed, not yet all visible), `publish-swap` (S3: inside the
+   * replacement of the partition's keys), `publish-current` (history published, current/ not yet moved).
    */
-  pause?: (point: string) => Promise<void>;
+  events?: StageEvents;
+}
+
+/** Tells the run's events that a publish reached a step (publishes without events tell nobody). */
+export async function publishStep(run: StagedRun, step: string): Promise<void> {
+  await run.events?.emit({ type: 'step', stage: 'publish', step });
 }
 
 export interface Sink {

@@ -16,7 +16,7 @@ export async function createSource(config: SourceConfig): Promise<Source> {
       return new S3Source(config);
     }
     case 'warehouse': {
-      const { WarehouseSource } = await import('./warehouse.js');
+      const { WarehouseSource } = await import('./warehouse/index.js');
       return new WarehouseSource(config);
     }
   }

@@ -2,6 +2,7 @@
 // A source only makes rows available as local files; DuckDB reads them in the landing stage.
 import type { CsvOptions, Entity, FileFormat } from '../../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ShardFilterKind } from '../shard/spec.js';
 
 export interface LandedFile {
   /** Absolute local path DuckDB can read. */
@@ -33,6 +34,19 @@ export interface SourceContext {
   /** Folder that relative paths of the config resolve against. */
   baseDir: string;
   log: Logger;
+  /**
+   * Set in a customer-hash shard run (`churn run --shard I/N`): a source that can filter by shard itself (a warehouse
+   * query) extracts only the rows the shard needs and calls `filtered`; landing's shard filter runs in any case.
+   */
+  shard?: ShardLanding;
+}
+
+/** The shard a source lands for, and how it reports that it filtered an entity's rows itself. */
+export interface ShardLanding {
+  index: number;
+  count: number;
+  /** The source left out rows of other shards: `filter` says which rows it kept (sources/warehouse/shard.ts). */
+  filtered(entity: Entity, filter: ShardFilterKind): void;
 }
 
 export interface Source {

@@ -1,44 +1,29 @@
-// Export: the published tables are written by DuckDB into the run's staging folder (Parquet, plus the
-// audience CSVs), then described in _manifest.json with row counts, schemas and checksums.
+// Export: the published tables are written by DuckDB into the run's staging folder (one Parquet file per table;
+// the import files are written by exports.ts, beside them), then described in _manifest.json with row counts,
+// schemas and checksums.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { modelCatalog, publishedModels } from '../../transforms/metadata.js';
 import type { Reconciliation } from '../../transforms/reconciliation.js';
 import { type Db, type Row, sqlString } from '../duckdb.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
+import type { ExportManifest } from './exports.js';
 
-/** Every published table, with the grain it is sorted by (so the files are byte-identical for the same input). */
-export const PUBLISHED_TABLES = [
-  { name: 'fct_customer_period', grain: ['customer_id', 'period_start'] },
-  { name: 'cohort_retention', grain: ['segment_by', 'segment', 'cohort_period', 'period_index'] },
-  { name: 'churn_summary', grain: ['segment_by', 'segment', 'period_start'] },
-  { name: 'survey_trends', grain: ['survey_type', 'segment_by', 'segment', 'period_start'] },
-  { name: 'customer_health', grain: ['customer_id'] },
-  { name: 'early_warning_backtest', grain: ['section', 'status', 'risk_decile'] },
-  { name: 'reactivation_audience', grain: ['email'] },
-  { name: 'audience_exclusions', grain: ['reason'] },
-  { name: 'quarantine', grain: ['entity', 'source_file', 'source_row'] },
-] as const;
-export type PublishedTable = (typeof PUBLISHED_TABLES)[number]['name'];
-
-/** The CSV files marketing imports, built from the audience models (already formula-safe and with tool headers). */
-export const AUDIENCE_CSVS = [
-  {
-    model: 'reactivation_audience_csv',
-    file: 'reactivation_audience.csv',
-    orderBy: '"Priority", "Email Address"',
-  },
-  {
-    model: 'reactivation_audience_hashed_csv',
-    file: 'reactivation_audience_hashed.csv',
-    orderBy: 'email_sha256',
-  },
-] as const;
+/**
+ * Every published table (`published: true` in its yml), with the grain it is sorted by (so the files are
+ * byte-identical for the same input), in layer order.
+ */
+export const PUBLISHED_TABLES: readonly { name: string; grain: readonly string[] }[] = publishedModels().map(
+  (m) => ({ name: m.name, grain: m.grain }),
+);
 
 export interface ColumnSchema {
   name: string;
   type: string;
+  /** From the model's yml (null for a column the yml does not describe). */
+  description: string | null;
 }
 
 export interface FileEntry {
@@ -48,6 +33,8 @@ export interface FileEntry {
 }
 
 export interface TableManifest {
+  /** From the model's yml. */
+  description: string;
   rows: number;
   grain: string[];
   columns: ColumnSchema[];
@@ -70,14 +57,6 @@ export async function exportTables(db: Db, stagedDir: string): Promise<Record<st
       `copy (select * from ${table.name} order by ${table.grain.join(', ')})
        to ${sqlString(target)} (format parquet, compression zstd, row_group_size 122880)`,
     );
-    if (table.name === 'reactivation_audience') {
-      for (const csv of AUDIENCE_CSVS) {
-        await db.run(
-          `copy (select * from ${csv.model} order by ${csv.orderBy})
-           to ${sqlString(join(dir, csv.file))} (format csv, header true, delimiter ',', quote '"', escape '"', force_quote *, new_line e'\\r\\n')`,
-        );
-      }
-    }
     const columns = await db.all<{ column_name: string; column_type: string }>(`describe ${table.name}`);
     const files: FileEntry[] = [];
     for (const file of (await readdir(dir)).sort()) {
@@ -85,10 +64,16 @@ export async function exportTables(db: Db, stagedDir: string): Promise<Record<st
       const { size } = await stat(path);
       files.push({ path: `${table.name}/${file}`, bytes: size, sha256: await sha256(path) });
     }
+    const meta = modelCatalog().model(table.name);
     tables[table.name] = {
+      description: meta?.description ?? '',
       rows: await db.number(`select count(*) from ${table.name}`),
       grain: [...table.grain],
-      columns: columns.map((c) => ({ name: c.column_name, type: c.column_type })),
+      columns: columns.map((c) => ({
+        name: c.column_name,
+        type: c.column_type,
+        description: modelCatalog().column(table.name, c.column_name)?.description ?? null,
+      })),
       files,
     };
   }
@@ -103,6 +88,8 @@ export interface Manifest {
   finished_at: string;
   config_file: string;
   tables: Record<string, TableManifest>;
+  /** The import files under exports/ (audience per tool, CRM flags), by file name without `.csv`. */
+  exports: Record<string, ExportManifest>;
   quarantine: Record<string, { rows: number; quarantined: number; share: number }>;
   /**
    * Where every input row and amount went, per entity: read = staged + quarantined + left out by `where` + after

@@ -1,5 +1,9 @@
-// Landing: every configured export becomes a raw_<entity> table of text columns named as the canonical entity,
-// with the file and row each record came from. Typing and checks happen later, in the staging models.
+// Landing: every configured export becomes a raw_<entity> table with the columns of the canonical entity, and the
+// file and row each record came from. Each file is read once (Parquet in parallel; two entities land at once). A
+// timestamp column its reader already typed (Parquet, NDJSON, a `sql` source) lands as it is; every other column
+// lands as text. Typing what is text and the checks happen later, in the staging models: DuckDB's typed CSV reading
+// is not the contract's (a decimal comma, yes/no booleans, offsets and zone names in timestamps: sql/macros), so CSV
+// columns stay text and staging parses them.
 //
 // Before a file is read it is checked for what DuckDB would otherwise read wrongly without a word: an empty file,
 // a folder, two header columns with the same name. A read error becomes one line that names the file, the line
@@ -19,7 +23,7 @@ import type { Logger } from '../log.js';
 import { oneLine, parseExpression } from '../sources/expression.js';
 import { findLongRecord, isBlank } from '../sources/files.js';
 import { createSource } from '../sources/index.js';
-import type { Landed, LandedFile } from '../sources/source.js';
+import type { Landed, LandedFile, ShardLanding } from '../sources/source.js';
 
 export class InputError extends Error {
   override readonly name = 'InputError';
@@ -60,6 +64,19 @@ function reader(file: LandedFile, landed: Landed): string {
 }
 
 /**
+ * The rows of one landed file as `source`, each with its 1-based `_source_row`: Parquet's own row number (the read
+ * stays parallel), else row_number() over () in file order (that read runs on one thread: landAll lands several
+ * entities at once).
+ */
+function numbered(file: LandedFile, landed: Landed, from: string, names: string[]): string {
+  if (landed.format === 'parquet' && !names.some((n) => n.toLowerCase() === 'file_row_number')) {
+    return `(select file_row_number + 1 as _source_row, * exclude (file_row_number)
+       from read_parquet(${sqlString(file.path)}, file_row_number = true)) as source`;
+  }
+  return `(select row_number() over () as _source_row, * from ${from}) as source`;
+}
+
+/**
  * DuckDB's sniffer falls back to one column when no delimiter gives every sampled line the same number of fields
  * (a broken line, an unclosed quote). Reading with the delimiter the header shows finds that line: its error is
  * the message. Throws in every case.
@@ -88,6 +105,44 @@ async function explainOneColumn(
   );
 }
 
+/** The source column a canonical column is read from as it is (itself, or the column it is renamed from). */
+function sourceColumn(column: string, spec: SourceConfig): string | undefined {
+  const mapping = spec.columns[column];
+  if (mapping === undefined) return column;
+  return typeof mapping === 'string' ? mapping : undefined;
+}
+
+/** The canonical timestamp columns (every `*_at` column of config/schema.ts ENTITY_COLUMNS). */
+function isTimestampColumn(column: string): boolean {
+  return column.endsWith('_at');
+}
+
+/** Types a reader gives that staging reads as they are (sql/macros/time.sql parse_business_ts). */
+const TYPED_TIMESTAMPS = new Set([
+  'TIMESTAMP WITH TIME ZONE',
+  'TIMESTAMP',
+  'TIMESTAMP_S',
+  'TIMESTAMP_MS',
+  'TIMESTAMP_NS',
+  'DATE',
+]);
+
+/**
+ * The canonical columns that land with their reader's type: timestamp columns read as they are from a column every
+ * file of the entity gives as the same timestamp or date type. The others land as text.
+ */
+function typedColumns(columns: string[], spec: SourceConfig, files: Map<string, string>[]): Set<string> {
+  const typed = new Set<string>();
+  for (const column of columns) {
+    const name = sourceColumn(column, spec);
+    if (!isTimestampColumn(column) || name === undefined) continue;
+    const types = new Set(files.map((f) => f.get(name)));
+    const [type] = types;
+    if (types.size === 1 && type !== undefined && TYPED_TIMESTAMPS.has(type)) typed.add(column);
+  }
+  return typed;
+}
+
 function columnExpr(
   entity: Entity,
   column: string,
@@ -95,8 +150,10 @@ function columnExpr(
   available: Set<string>,
   origin: string,
   exprs: Map<string, string>,
+  typed: Set<string>,
 ): string {
   const mapping = spec.columns[column];
+  if (typed.has(column)) return sqlIdent(sourceColumn(column, spec) ?? column);
   const missing = (name: string) =>
     new InputError(
       `${entity}: column "${name}" (for ${column}) is not in ${origin}; its columns are ${[...available].map((c) => `"${c}"`).join(', ')}. ` +
@@ -336,17 +393,20 @@ export async function landEntity(
       );
     }
   }
-  const parts: string[] = [];
+  const readers: { file: LandedFile; from: string; types: Map<string, string> }[] = [];
   for (const file of landed.files) {
     await checkFile(entity, file, landed);
     const from = reader(file, landed);
-    let available: Set<string>;
+    let types: Map<string, string>;
     try {
-      const described = await db.all<{ column_name: string }>(`describe select * from ${from}`);
-      available = new Set(described.map((r) => r.column_name));
+      const described = await db.all<{ column_name: string; column_type: string }>(
+        `describe select * from ${from}`,
+      );
+      types = new Map(described.map((r) => [r.column_name, r.column_type]));
     } catch (err) {
       throw await explainRead(err, entity, file, landed);
     }
+    const available = new Set(types.keys());
     const [only] = available;
     if (
       landed.format === 'csv' &&
@@ -359,8 +419,18 @@ export async function landEntity(
     }
     await checkHeader(db, entity, file, landed, available);
     if (where !== undefined) await checkWhere(db, entity, file, from, where, spec.where ?? '');
+    readers.push({ file, from, types });
+  }
+  const typed = typedColumns(
+    columns,
+    spec,
+    readers.map((r) => r.types),
+  );
+  const parts: string[] = [];
+  for (const { file, from, types } of readers) {
+    const available = new Set(types.keys());
     const select = columns.map(
-      (c) => `${columnExpr(entity, c, spec, available, file.origin, exprs)} as ${sqlIdent(c)}`,
+      (c) => `${columnExpr(entity, c, spec, available, file.origin, exprs, typed)} as ${sqlIdent(c)}`,
     );
     const keyed = rowKeyExpr(file, landed, available);
     const provenance = keyed
@@ -370,7 +440,7 @@ export async function landEntity(
     const keep = where !== undefined ? `, coalesce((${where}), false) as _kept` : '';
     parts.push(
       `select ${provenance}, ${select.join(', ')}${keep}
-       from (select row_number() over () as _source_row, * from ${from}) as source`,
+       from ${numbered(file, landed, from, [...available])}`,
     );
   }
   try {
@@ -396,12 +466,14 @@ export async function landEntity(
 
 /**
  * Lands every entity: each configured source into its raw table (remote sources keep their files under
- * landingRoot/<entity>/ between runs), an empty raw table for the others.
+ * landingRoot/<entity>/ between runs), an empty raw table for the others. Two entities land at once, each on its
+ * own connection (a numbered CSV or NDJSON read runs on one thread), warehouse extractions one at a time; results,
+ * progress and the first error come in ENTITIES order, as if they had landed one after the other.
  */
 export async function landAll(
   db: Db,
   config: Config,
-  dirs: { baseDir: string; landingRoot: string },
+  dirs: { baseDir: string; landingRoot: string; shard?: ShardLanding },
   log: Logger,
   onEntity?: (entity: Entity, rows: number, result: LandResult) => void,
 ): Promise<Partial<Record<Entity, number>>> {
@@ -410,24 +482,77 @@ export async function landAll(
       'no activity-bearing entity is configured: add sources.orders, sources.activity or sources.subscriptions',
     );
   }
-  const rows: Partial<Record<Entity, number>> = {};
   for (const entity of ENTITIES) {
-    const spec = config.sources[entity];
-    if (!spec) {
-      await landEntity(db, entity, undefined, undefined, log);
-      continue;
-    }
+    if (!config.sources[entity]) await landEntity(db, entity, undefined, undefined, log);
+  }
+  const configured = ENTITIES.filter((e) => config.sources[e] !== undefined);
+  const landOne = async (conn: Db, entity: Entity): Promise<LandResult> => {
+    const spec = config.sources[entity]!;
     const source = await createSource(spec);
     try {
-      const ctx = { entity, landingDir: join(dirs.landingRoot, entity), baseDir: dirs.baseDir, log };
+      const landingDir = join(dirs.landingRoot, entity);
+      const ctx = { entity, landingDir, baseDir: dirs.baseDir, log, shard: dirs.shard };
       await mkdir(ctx.landingDir, { recursive: true });
       const landed = await source.land(ctx);
-      const result = await landEntity(db, entity, spec, landed, log);
-      rows[entity] = result.rows;
-      onEntity?.(entity, result.rows, result);
+      return await landEntity(conn, entity, spec, landed, log);
     } finally {
       await source.close?.();
     }
+  };
+
+  const outcomes = new Map<Entity, { result: LandResult } | { error: unknown }>();
+  let reported = 0;
+  const report = (): void => {
+    // in ENTITIES order: an entity is reported once every one before it is
+    while (reported < configured.length) {
+      const entity = configured[reported]!;
+      const outcome = outcomes.get(entity);
+      if (!outcome || 'error' in outcome) return;
+      onEntity?.(entity, outcome.result.rows, outcome.result);
+      reported += 1;
+    }
+  };
+  let next = 0;
+  let failed = false;
+  let warehouse: Promise<void> = Promise.resolve();
+  const worker = async (conn: Db): Promise<void> => {
+    while (!failed && next < configured.length) {
+      const entity = configured[next]!;
+      next += 1;
+      const run = () => landOne(conn, entity);
+      let landing: Promise<LandResult>;
+      if (config.sources[entity]?.type === 'warehouse') {
+        landing = warehouse.then(run);
+        warehouse = landing.then(
+          () => undefined,
+          () => undefined,
+        );
+      } else {
+        landing = run();
+      }
+      try {
+        outcomes.set(entity, { result: await landing });
+      } catch (error) {
+        outcomes.set(entity, { error });
+        failed = true;
+      }
+      report();
+    }
+  };
+  const extra = configured.length > 1 && (config.duckdb.threads ?? 2) > 1 ? await db.connect() : undefined;
+  try {
+    await Promise.all([worker(db), ...(extra ? [worker(extra)] : [])]);
+  } finally {
+    extra?.close();
+  }
+  for (const entity of configured) {
+    const outcome = outcomes.get(entity);
+    if (outcome && 'error' in outcome) throw outcome.error;
+  }
+  const rows: Partial<Record<Entity, number>> = {};
+  for (const entity of configured) {
+    const outcome = outcomes.get(entity);
+    if (outcome && 'result' in outcome) rows[entity] = outcome.result.rows;
   }
   return rows;
 }

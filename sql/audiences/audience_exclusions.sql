@@ -24,7 +24,7 @@ reasons as (
 
 outcomes as (
     select
-        coalesce(exclusion_reason, 'included_' || "group") as reason,
+        coalesce(exclusion_reason, 'included_' || audience_group) as reason,
         count(*) as customers
     from candidates
     group by all

@@ -1,5 +1,5 @@
 -- Every candidate of the reactivation audience as of D, with the one reason it is left out (null when it is
--- in) and its holdout group. Grain: customer_id. Read by reactivation_audience and audience_exclusions.
+-- in) and its holdout group (audience_group). Grain: customer_id. Read by reactivation_audience and audience_exclusions.
 --
 -- Candidates: customer_health status at_risk or silent_churn (and churned when audience_include_churned).
 -- Exclusions, the first that applies:
@@ -12,7 +12,7 @@
 --                     highest value_at_risk, then the lowest customer_id
 --   suppressed        the e-mail or customer_id is in audience_history with as_of in the
 --                     audience_suppression_days days before D (D - suppression_days <= as_of < D)
--- Group: the first 8 hex digits of sha256(audience_holdout_salt || customer_id) as an integer / 16^8; below
+-- audience_group: the first 8 hex digits of sha256(audience_holdout_salt || customer_id) as an integer / 16^8; below
 -- audience_control_share is `control`, otherwise `target`. It depends on nothing but the salt and the id,
 -- so a customer keeps their group across nights, whoever else is in the audience.
 
@@ -174,7 +174,7 @@ grouped as (
                 < params.audience_control_share
                 then 'control'
             else 'target'
-        end as "group"
+        end as audience_group
     from excluded
     cross join params
 )

@@ -9,7 +9,7 @@
 -- control), so a customer's rank does not depend on the holdout.
 -- offer_tier: the audience split into as many value-at-risk quantiles as audience_offer_tiers has entries
 -- (terciles by default), highest first: the first tier goes to the top third. Equal values share a tier.
--- group: `target` or `control`, the deterministic hash-based holdout (see int_audience_candidates).
+-- audience_group: `target` or `control`, the deterministic hash-based holdout (see int_audience_candidates).
 -- email_sha256: SHA-256 of the normalised e-mail, lower-case hex (the hashed list for ad platforms).
 
 with
@@ -70,7 +70,7 @@ reactivation_audience as (
 
         -- campaign
         params.audience_offer_tiers[tiered.tier_number] as offer_tier,
-        tiered."group",
+        tiered.audience_group,
         sha256(tiered.email) as email_sha256
 
     from tiered

@@ -1,8 +1,12 @@
 -- Tail probabilities for the per-customer decline tests of the early warning (sql/metrics/int_health_features.sql).
--- Counts in a window are judged against the customer's own rate before it, with the rate's uncertainty: a rate
--- seen as n events in t days has a Gamma(n + 0.5, t) posterior (Jeffreys), so the count in the next w days is
--- negative binomial with size n + 0.5 and success probability t / (t + w). Little history gives wide tails and
--- therefore no flag; a long, busy history gives narrow ones.
+-- Counts in a window are judged against the customer's own rate before it, with two kinds of uncertainty:
+-- - the rate's: seen as n events in t days it has a Gamma(n + 0.5, t) posterior (Jeffreys), so little history
+--   gives wide tails and therefore no flag, and a long, busy history narrow ones;
+-- - the months': real rates wander from month to month (a busy month, a holiday). A squared coefficient of
+--   variation `dispersion` of a 30-day count around the customer's rate (int_health_features estimates it from
+--   the whole population) widens the tails, less for longer windows, which average several months.
+-- The count in the next w days is then negative binomial with mean (n + 0.5) w / t and size
+-- 1 / (1 / (n + 0.5) + dispersion x 30 / max(w, 30)); with dispersion 0 it is the plain Poisson-gamma mixture.
 
 -- P(X <= k) for X ~ NegBin(size, prob): the chance of seeing k or fewer events when the own rate held.
 create or replace macro nb_lower_tail(k, size, prob) as
@@ -20,9 +24,14 @@ create or replace macro nb_lower_tail(k, size, prob) as
 create or replace macro nb_upper_tail(k, size, prob) as
     case when k is null then null when k <= 0 then 1.0 else greatest(0.0, 1 - nb_lower_tail(k - 1, size, prob)) end;
 
--- The lower tail of a count in w days against n events in t days before it (the decline test).
-create or replace macro rate_decline_p(k, n, t, w) as
-    case when t > 0 and w > 0 then nb_lower_tail(k, n + 0.5, t::double / (t + w)) end;
+-- The lower tail of a count k in w days against n events in t days before it (the decline test).
+create or replace macro rate_decline_p(k, n, t, w, dispersion) as
+    case when t > 0 and w > 0 then nb_lower_tail(
+        k,
+        1 / (1 / (n + 0.5) + dispersion * 30 / greatest(w, 30)),
+        (1 / (1 / (n + 0.5) + dispersion * 30 / greatest(w, 30)))
+            / (1 / (1 / (n + 0.5) + dispersion * 30 / greatest(w, 30)) + (n + 0.5) * w / t)
+    ) end;
 
 -- P(X <= k) for X ~ Binomial(n, prob): opens among the e-mails sent, against the own open rate.
 create or replace macro binomial_lower_tail(k, n, prob) as

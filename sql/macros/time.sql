@@ -1,18 +1,38 @@
 -- Time helpers shared by every model. Periods are calendar buckets in the business time zone:
 -- day, ISO week (Monday), month or quarter.
 
--- A text timestamp in the business time zone: values with an offset (Z, +01:00, +0100) keep it,
--- values without one are local wall-clock time in `tz`.
+-- A timestamp as landed, in the business time zone `tz`. Text (CSV; text in any format): values with an offset
+-- (Z, +01:00, +0100) keep it, values without one are local wall-clock time in `tz`. Typed by its reader (Parquet,
+-- NDJSON): a timestamp with time zone as it is, a timestamp or date without one as local time in `tz`.
+-- A run's session time zone is the business time zone (pipelines/run/database.ts): local time then casts straight to
+-- timestamptz, the same value as timezone(tz, ...) without its time zone lookup per row. A value with an offset is
+-- cast on its own: DuckDB carries a zone name inside one value (`... Europe/Paris`) over to the values after it in
+-- a plain text-to-timestamptz cast, so text without an offset goes through timestamp first.
 create or replace macro parse_business_ts(value, tz) as
     case
-        when value is null or trim(value) = '' then null
-        when regexp_matches(trim(value), '(Z|[+-]\d{2}(:?\d{2})?)$')
-            then try_cast(trim(value) as timestamptz)
-        else timezone(tz, try_cast(trim(value) as timestamp))
+        when typeof(value) = 'TIMESTAMP WITH TIME ZONE' then try_cast(value as timestamptz)
+        when typeof(value) in ('TIMESTAMP', 'TIMESTAMP_S', 'TIMESTAMP_MS', 'TIMESTAMP_NS', 'DATE')
+            then
+                case
+                    when tz = current_setting('TimeZone') then try_cast(try_cast(value as timestamp) as timestamptz)
+                    else timezone(tz, try_cast(value as timestamp))
+                end
+        when regexp_matches(trim(value::varchar), '(Z|[+-]\d{2}(:?\d{2})?)$')
+            then try_cast(trim(value::varchar) as timestamptz)
+        when tz = current_setting('TimeZone') then try_cast(try_cast(trim(value::varchar) as timestamp) as timestamptz)
+        else timezone(tz, try_cast(trim(value::varchar) as timestamp))
     end;
 
--- The business-local calendar date of an instant.
-create or replace macro business_date(ts, tz) as timezone(tz, ts)::date;
+-- A landed value as the text the checks read: text as it is, null for a value its reader typed (it parsed).
+create or replace macro landed_text(value) as
+    case when typeof(value) = 'VARCHAR' then value::varchar end;
+
+-- The business-local calendar date of an instant (a plain cast when the session is in the business time zone).
+create or replace macro business_date(ts, tz) as
+    case
+        when tz = current_setting('TimeZone') then ts::date
+        else timezone(tz, ts)::date
+    end;
 
 create or replace macro period_start(d, grain) as
     case grain

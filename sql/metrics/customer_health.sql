@@ -10,7 +10,9 @@
 -- Evidence columns: recent = the health_recent_days days up to D, baseline = the health_baseline_days days before,
 -- both cut to the customer's tenure; rates are per day of the window. *_expected_recent is what the own baseline
 -- rate predicts for the recent window; activity_decline_p / orders_decline_p are the decline tests' tail
--- probabilities (sql/macros/stats.sql), small when the recent count is far below the own rate.
+-- probabilities (int_health_features, sql/macros/stats.sql), small when a recent count is far below the own rate,
+-- *_decline_window_days the window (last 14, 30, 60, recent or 120 days) where it is smallest, and
+-- activity_dispersion the population's month-to-month noise the tests allowed for.
 --
 -- RFM: quintiles (ntile 5) over the customers with purchases in customer_purchase_summary, 5 = best:
 -- R by last_purchase_date, F by purchase_days, M by lifetime_revenue; tied values share the lowest
@@ -162,7 +164,10 @@ customer_health as (
         active_days_expected_recent,
         orders_expected_recent,
         activity_decline_p,
+        activity_decline_window_days::integer as activity_decline_window_days,
         orders_decline_p,
+        orders_decline_window_days::integer as orders_decline_window_days,
+        activity_dispersion,
         activity_rate_recent,
         activity_rate_baseline,
         order_rate_recent,

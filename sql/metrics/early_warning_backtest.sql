@@ -8,6 +8,9 @@
 --           share flagged (at_risk or silent_churn) with its precision and recall, and median_lead_days.
 --   section 'status' (risk_decile 0): per status, customers, how many churned, precision = churned / customers
 --           (the share of the status that left) and recall = churned in the status / all who churned.
+-- drift_precision is what a flag promises: the share that left or fell below health_drop_ratio x their own rate
+-- (declined_in_horizon) by D: of the flagged (overall), of the status, of the decile. A customer flagged for a drop
+-- who still buys now and then has not left, but has drifted.
 --   section 'decile' (status 'all'): risk deciles by p_churn (10 = highest); calibration (predicted_p_churn,
 --           the mean p_churn, against churn_rate, the observed share) and lift = churn_rate / overall churn rate.
 -- Rates are rounded to 12 decimals, so that parallel sums give the same bytes every run.
@@ -47,6 +50,7 @@ judged as (
         verdicts.churned_in_horizon::integer as churned,
         verdicts.p_decline,
         verdicts.declined_in_horizon::integer as declined,
+        (verdicts.churned_in_horizon or coalesce(verdicts.declined_in_horizon, false))::integer as drifted,
         date_diff('day', verdicts.snapshot_date, outcomes_at_d.last_active_by_d) as lead_days,
         ntile(10) over (order by verdicts.p_churn, verdicts.customer_id) as risk_decile
     from verdicts
@@ -112,6 +116,7 @@ totals as (
         avg(is_flagged::integer) as flagged_share,
         sum(churned) filter (where is_flagged) / nullif(count(*) filter (where is_flagged), 0) as flagged_precision,
         sum(churned) filter (where is_flagged) / nullif(sum(churned), 0) as flagged_recall,
+        avg(drifted) filter (where is_flagged) as flagged_drift_precision,
         median(lead_days) filter (where is_flagged) as median_lead_days,
         min(snapshot_date) as snapshot_date,
         min(outcome_date) as outcome_date,
@@ -130,6 +135,7 @@ overall as (
         totals.predicted_p_churn,
         totals.flagged_precision as precision,
         totals.flagged_recall as recall,
+        totals.flagged_drift_precision as drift_precision,
         1.0 as lift,
         auc_of.auc,
         auc_of.auc_recency,
@@ -155,6 +161,7 @@ by_status as (
         avg(judged.p_churn) as predicted_p_churn,
         avg(judged.churned) as precision,
         sum(judged.churned) / nullif(max(totals.churned), 0) as recall,
+        avg(judged.drifted) as drift_precision,
         avg(judged.churned) / nullif(max(totals.churn_rate), 0) as lift,
         null::double as auc,
         null::double as auc_recency,
@@ -179,6 +186,7 @@ by_decile as (
         avg(judged.p_churn) as predicted_p_churn,
         avg(judged.churned) as precision,
         sum(judged.churned) / nullif(max(totals.churned), 0) as recall,
+        avg(judged.drifted) as drift_precision,
         avg(judged.churned) / nullif(max(totals.churn_rate), 0) as lift,
         null::double as auc,
         null::double as auc_recency,
@@ -220,6 +228,7 @@ early_warning_backtest as (
         round(sections.predicted_p_churn, 12)::double as predicted_p_churn,
         round(sections.precision, 12)::double as precision,
         round(sections.recall, 12)::double as recall,
+        round(sections.drift_precision, 12)::double as drift_precision,
         round(sections.lift, 12)::double as lift,
         round(sections.auc, 12)::double as auc,
         round(sections.auc_recency, 12)::double as auc_recency,

@@ -6,14 +6,17 @@
 -- Windows of a snapshot s (R = health_recent_days, B = health_baseline_days):
 --   recent    (s - R, s]               the published recent-vs-baseline evidence
 --   baseline  the B days before it      (cut to the customer's first active day, as are all baselines)
---   w30       (s - 30, s]              the short window that catches a fast decline early
+--   w30       (s - 30, s]              the short window of the risk model's features
 --
--- Decline tests (stats.sql): for each stream (active days, order days, complaints), the count in a window against
--- the customer's own rate in the B days before that window, as a negative-binomial tail probability (the rate's
--- uncertainty included). *_decline_p is the smaller of the w30 and recent tails, doubled (Bonferroni), and is
--- judged only when the baseline covers health_min_baseline_days, predicts at least health_drop_min_expected
--- events for the window, and the customer has two or more active days (a one-time buyer has no rate to fall
--- from). E-mail opens: a binomial tail of the recent opens among the recent sends at the own baseline open rate.
+-- Decline tests (stats.sql), for active days and order days: the count in each of the last 14, 30, 60, R and
+-- 120 days against the customer's own rate in the year before that window, as a negative-binomial tail
+-- probability that includes the rate's uncertainty and how much 30-day counts wander in this population
+-- (dispersions). A short window catches a fast decline early, a long one a slow or partial decline that no
+-- single month proves. *_decline_p is the smallest tail of the judged windows times their number (Bonferroni),
+-- judged only where the year before covers health_min_baseline_days and predicts at least
+-- health_drop_min_expected events, for customers with two or more active days (a one-time buyer has no rate to
+-- fall from). E-mail opens: a binomial tail of the recent opens among the recent sends at the own baseline open
+-- rate. Complaints: the upper tail of the recent complaints at the own baseline rate.
 --
 -- Outcomes (training and backtest rows): churned_in_horizon = no qualifying activity in (s, outcome_date], read
 -- from the last active day at the next snapshot; declined_in_horizon (customers with a rate) = fewer active days
@@ -76,8 +79,6 @@ windows as (
         (snapshots.snapshot_date - params.health_recent_days)::date as baseline_end,
         (snapshots.snapshot_date - params.health_recent_days - params.health_baseline_days + 1)::date as baseline_start,
         (snapshots.snapshot_date - 29)::date as w30_start,
-        (snapshots.snapshot_date - 30)::date as w30_baseline_end,
-        (snapshots.snapshot_date - 30 - params.health_baseline_days + 1)::date as w30_baseline_start,
         (snapshots.snapshot_date - 364)::date as year_start,
         timezone(params.time_zone, (snapshots.snapshot_date + 1)::timestamp) as snapshot_end
     from snapshots
@@ -120,9 +121,26 @@ stream_windows as (
             where stream_days.day between windows.baseline_start and windows.baseline_end
         ), 0) as n_baseline,
         coalesce(sum(stream_days.events) filter (where stream_days.day >= windows.w30_start), 0) as n_w30,
+        -- the decline tests' windows: the last w days, and the year before each
+        coalesce(sum(stream_days.events) filter (where stream_days.day > windows.snapshot_date - 14), 0) as n_last_14,
         coalesce(sum(stream_days.events) filter (
-            where stream_days.day between windows.w30_baseline_start and windows.w30_baseline_end
-        ), 0) as n_w30_baseline,
+            where stream_days.day <= windows.snapshot_date - 14 and stream_days.day > windows.snapshot_date - 14 - 365
+        ), 0) as n_before_14,
+        coalesce(sum(stream_days.events) filter (where stream_days.day > windows.snapshot_date - 30), 0) as n_last_30,
+        coalesce(sum(stream_days.events) filter (
+            where stream_days.day <= windows.snapshot_date - 30 and stream_days.day > windows.snapshot_date - 30 - 365
+        ), 0) as n_before_30,
+        coalesce(sum(stream_days.events) filter (where stream_days.day > windows.snapshot_date - 60), 0) as n_last_60,
+        coalesce(sum(stream_days.events) filter (
+            where stream_days.day <= windows.snapshot_date - 60 and stream_days.day > windows.snapshot_date - 60 - 365
+        ), 0) as n_before_60,
+        coalesce(sum(stream_days.events) filter (
+            where stream_days.day < windows.recent_start and stream_days.day >= windows.recent_start - 365
+        ), 0) as n_before_recent,
+        coalesce(sum(stream_days.events) filter (where stream_days.day > windows.snapshot_date - 120), 0) as n_last_120,
+        coalesce(sum(stream_days.events) filter (
+            where stream_days.day <= windows.snapshot_date - 120 and stream_days.day > windows.snapshot_date - 120 - 365
+        ), 0) as n_before_120,
         coalesce(sum(stream_days.events) filter (where stream_days.day >= windows.year_start), 0) as n_year,
         coalesce(sum(stream_days.amount) filter (where stream_days.day >= windows.recent_start), 0) as amount_recent,
         coalesce(sum(stream_days.amount) filter (
@@ -346,6 +364,148 @@ customer_snapshots as (
         and qualifying_subscriptions.snapshot_role = customer_keys.snapshot_role
 ),
 
+-- How much a customer's 30-day counts wander around their own rate (noisy months), per stream and snapshot: the
+-- median over customers with a full year and two or more events a month of (variance - mean) / mean^2 of their
+-- twelve 30-day counts, between 0 and 1 (the median is robust to the few who really change), taken on a fixed
+-- hash sample of at most 5,000 customers (a population figure needs no more). With fewer than 30 such customers
+-- the tests assume 0.1, a CV of about a third.
+dispersion_sample as (
+    select customer_id
+    from customers
+    order by hash(customer_id), customer_id
+    limit 5000
+),
+
+stream_blocks as (
+    select
+        stream_days.customer_id,
+        windows.snapshot_role,
+        stream_days.stream,
+        floor(date_diff('day', stream_days.day, windows.snapshot_date) / 30) as block_no,
+        sum(stream_days.events) as events
+    from stream_days
+    inner join windows
+        on stream_days.day <= windows.snapshot_date
+        and stream_days.day > windows.snapshot_date - 360
+    where stream_days.stream in ('active', 'orders')
+      and stream_days.customer_id in (select customer_id from dispersion_sample)
+    group by all
+),
+
+customer_block_moments as (
+    select
+        stream_blocks.customer_id,
+        stream_blocks.snapshot_role,
+        stream_blocks.stream,
+        sum(stream_blocks.events) / 12.0 as block_mean,
+        (sum(stream_blocks.events ^ 2) - 12 * (sum(stream_blocks.events) / 12.0) ^ 2) / 11 as block_variance
+    from stream_blocks
+    inner join customer_snapshots
+        on customer_snapshots.customer_id = stream_blocks.customer_id
+        and customer_snapshots.snapshot_role = stream_blocks.snapshot_role
+    where customer_snapshots.first_active_date <= customer_snapshots.snapshot_date - 359
+    group by all
+),
+
+dispersions as (
+    select
+        windows.snapshot_role,
+        streams.stream,
+        case
+            when count(moments.block_mean) >= 30
+                then greatest(0, least(1, median((moments.block_variance - moments.block_mean) / moments.block_mean ^ 2)))
+            else 0.1
+        end as dispersion
+    from windows
+    cross join (select unnest(['active', 'orders']) as stream) as streams
+    left join customer_block_moments as moments
+        on moments.snapshot_role = windows.snapshot_role
+        and moments.stream = streams.stream
+        and moments.block_mean >= 2
+    group by all
+),
+
+-- The decline tests of a stream: the count in each of the last 14, 30, 60, recent and 120 days against the year
+-- before that window (cut to the first active day), with the population's dispersion. A window is judged when
+-- its baseline covers health_min_baseline_days and predicts at least health_drop_min_expected events;
+-- decline_p is the smallest tail of the judged windows times their number (Bonferroni).
+stream_window_tests as (
+    select
+        stream_windows.customer_id,
+        stream_windows.snapshot_role,
+        stream_windows.stream,
+        customer_snapshots.snapshot_date,
+        customer_snapshots.first_active_date,
+        unnest([
+            {'days': 14, 'events': stream_windows.n_last_14, 'events_before': stream_windows.n_before_14},
+            {'days': 30, 'events': stream_windows.n_last_30, 'events_before': stream_windows.n_before_30},
+            {'days': 60, 'events': stream_windows.n_last_60, 'events_before': stream_windows.n_before_60},
+            {'days': customer_snapshots.recent_days, 'events': stream_windows.n_recent,
+                'events_before': stream_windows.n_before_recent},
+            {'days': 120, 'events': stream_windows.n_last_120, 'events_before': stream_windows.n_before_120}
+        ]) as test
+    from stream_windows
+    inner join customer_snapshots
+        on customer_snapshots.customer_id = stream_windows.customer_id
+        and customer_snapshots.snapshot_role = stream_windows.snapshot_role
+    where stream_windows.stream in ('active', 'orders')
+),
+
+stream_window_tails as (
+    select
+        tests.customer_id,
+        tests.snapshot_role,
+        tests.stream,
+        tests.test.days as window_days,
+        least(365, date_diff('day', tests.first_active_date, tests.snapshot_date - tests.test.days) + 1)
+            as baseline_days,
+        tests.test.events as events,
+        tests.test.events_before as events_before,
+        dispersions.dispersion
+    from stream_window_tests as tests
+    inner join dispersions using (snapshot_role, stream)
+),
+
+expected_window_tails as (
+    select
+        tails.*,
+        tails.events_before::double / tails.baseline_days * tails.window_days as expected_events
+    from stream_window_tails as tails
+),
+
+judged_window_tails as (
+    select
+        tails.*,
+        -- the tail is summed only for a count a standard deviation or more below the expected one: a count
+        -- closer to it cannot prove a drop, and its tail (above 0.15) is taken as 1
+        case
+            when tails.events <= tails.expected_events - sqrt(
+                tails.expected_events * (1 + tails.expected_events
+                    * (1 / (tails.events_before + 0.5) + tails.dispersion * 30 / greatest(tails.window_days, 30)))
+            )
+                then rate_decline_p(
+                    tails.events, tails.events_before, tails.baseline_days, tails.window_days, tails.dispersion
+                )
+            else 1.0
+        end as tail_p
+    from expected_window_tails as tails
+    cross join params
+    where tails.baseline_days >= params.health_min_baseline_days
+      and tails.expected_events >= params.health_drop_min_expected
+),
+
+stream_declines as (
+    select
+        customer_id,
+        snapshot_role,
+        stream,
+        any_value(dispersion) as dispersion,
+        least(1.0, count(*) * min(tail_p)) as decline_p,
+        arg_min(window_days, (tail_p, window_days)) as decline_window_days
+    from judged_window_tails
+    group by all
+),
+
 evidence as (
     select
         -- ids
@@ -369,22 +529,16 @@ evidence as (
             customer_snapshots.snapshot_date) + 1 as recent_window_days,
         greatest(date_diff('day', greatest(customer_snapshots.baseline_start, customer_snapshots.first_active_date),
             customer_snapshots.baseline_end) + 1, 0) as baseline_window_days,
-        least(30, date_diff('day', customer_snapshots.first_active_date, customer_snapshots.snapshot_date) + 1)
-            as w30_window_days,
-        greatest(date_diff('day', greatest(customer_snapshots.w30_baseline_start, customer_snapshots.first_active_date),
-            customer_snapshots.w30_baseline_end) + 1, 0) as w30_baseline_window_days,
 
         -- streams
         coalesce(activity.n_recent, 0) as active_days_recent,
         coalesce(activity.n_baseline, 0) as active_days_baseline,
         coalesce(activity.n_w30, 0) as active_days_w30,
-        coalesce(activity.n_w30_baseline, 0) as active_days_w30_baseline,
         coalesce(activity.n_year, 0) as active_days_year,
         coalesce(active_days_next.active_days_next, 0) as active_days_next,
         coalesce(order_stream.n_recent, 0) as orders_recent,
         coalesce(order_stream.n_baseline, 0) as orders_baseline,
         coalesce(order_stream.n_w30, 0) as orders_w30,
-        coalesce(order_stream.n_w30_baseline, 0) as orders_w30_baseline,
         coalesce(order_stream.amount_recent, 0) as revenue_recent,
         coalesce(order_stream.amount_baseline, 0) as revenue_baseline,
         coalesce(order_stream.amount_total, 0) as lifetime_revenue,
@@ -427,6 +581,13 @@ evidence as (
             false
         ) as is_cancelled,
 
+        -- decline tests (stream_declines)
+        activity_declines.decline_p as activity_window_decline_p,
+        activity_declines.decline_window_days as activity_decline_window_days,
+        order_declines.decline_p as orders_window_decline_p,
+        order_declines.decline_window_days as orders_decline_window_days,
+        activity_declines.dispersion as activity_dispersion,
+
         -- purchase-model inputs
         purchase_model_inputs.purchase_frequency,
         purchase_model_inputs.purchase_recency,
@@ -452,6 +613,12 @@ evidence as (
         on complaint_stream.customer_id = customer_snapshots.customer_id
         and complaint_stream.snapshot_role = customer_snapshots.snapshot_role
     left join customers on customers.customer_id = customer_snapshots.customer_id
+    left join (select * from stream_declines where stream = 'active') as activity_declines
+        on activity_declines.customer_id = customer_snapshots.customer_id
+        and activity_declines.snapshot_role = customer_snapshots.snapshot_role
+    left join (select * from stream_declines where stream = 'orders') as order_declines
+        on order_declines.customer_id = customer_snapshots.customer_id
+        and order_declines.snapshot_role = customer_snapshots.snapshot_role
 ),
 
 -- The decline tests (stats.sql), judged only where the own history can say something.
@@ -459,18 +626,9 @@ decline_tests as (
     select
         evidence.*,
         evidence.active_days_total >= 2 and evidence.typical_gap_days is not null as has_rate,
-        rate_decline_p(active_days_w30, active_days_w30_baseline, w30_baseline_window_days, w30_window_days)
-            as activity_w30_p,
-        rate_decline_p(active_days_recent, active_days_baseline, baseline_window_days, recent_window_days)
-            as activity_recent_p,
-        rate_decline_p(orders_w30, orders_w30_baseline, w30_baseline_window_days, w30_window_days) as orders_w30_p,
-        rate_decline_p(orders_recent, orders_baseline, baseline_window_days, recent_window_days) as orders_recent_p,
         active_days_baseline::double / nullif(baseline_window_days, 0) * recent_window_days as active_days_expected_recent,
         orders_baseline::double / nullif(baseline_window_days, 0) * recent_window_days as orders_expected_recent,
         revenue_baseline / nullif(baseline_window_days, 0) * recent_window_days as revenue_expected_recent,
-        active_days_w30_baseline::double / nullif(w30_baseline_window_days, 0) * w30_window_days
-            as active_days_expected_w30,
-        orders_w30_baseline::double / nullif(w30_baseline_window_days, 0) * w30_window_days as orders_expected_w30,
         case when emails_sent_recent > 0 and emails_sent_baseline > 0 then binomial_lower_tail(
             least(emails_opened_recent, emails_sent_recent), emails_sent_recent,
             (least(emails_opened_baseline, emails_sent_baseline) + 0.5) / (emails_sent_baseline + 1.0)
@@ -484,21 +642,9 @@ decline_tests as (
 judged as (
     select
         decline_tests.*,
-        -- a window is judged when its baseline is long enough and predicts enough events to miss
-        case when has_rate then least(1.0, 2 * least(
-            case when w30_baseline_window_days >= params.health_min_baseline_days
-                and active_days_expected_w30 >= params.health_drop_min_expected then activity_w30_p end,
-            case when baseline_window_days >= params.health_min_baseline_days
-                and active_days_expected_recent >= params.health_drop_min_expected then activity_recent_p end
-        )) end as activity_decline_p,
-        case when has_rate and order_days_total >= 2 then least(1.0, 2 * least(
-            case when w30_baseline_window_days >= params.health_min_baseline_days
-                and orders_expected_w30 >= params.health_drop_min_expected then orders_w30_p end,
-            case when baseline_window_days >= params.health_min_baseline_days
-                and orders_expected_recent >= params.health_drop_min_expected then orders_recent_p end
-        )) end as orders_decline_p
+        case when has_rate then activity_window_decline_p end as activity_decline_p,
+        case when has_rate and order_days_total >= 2 then orders_window_decline_p end as orders_decline_p
     from decline_tests
-    cross join params
 ),
 
 -- The outcome of a training or backtest snapshot: was there qualifying activity in (s, outcome_date]?

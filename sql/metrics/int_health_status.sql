@@ -7,8 +7,8 @@
 --                     health_inactive_gap_multiple x typical_gap_days)
 --   ACTIVITY_DROP     the decline test of active days: activity_decline_p <= health_decline_p_value
 --   SPEND_DROP        the decline test of order days holds and the recent revenue is below the expected, or
---                     (same number of orders, smaller baskets) the recent revenue is below health_drop_ratio x the
---                     revenue the own baseline predicts, judged when that baseline predicts drop_min_expected orders
+--                     (orders go on, baskets shrink) three or more orders in each window and the recent average
+--                     order value below health_drop_ratio x the baseline's
 --   EMAIL_DISENGAGED  none of the last health_email_no_open_last_n e-mails sent opened, or the recent opens fall
 --                     short of the own open rate (email_open_p <= health_decline_p_value)
 --   COMPLAINTS_UP     complaints_recent >= health_complaints_min_recent, above the own rate (complaints_up_p)
@@ -23,20 +23,25 @@
 -- with a rate of their own falls below health_drop_ratio x that rate in the horizon: the drift before the exit. value_at_risk = p_churn x what the customer brings in the horizon at their
 -- own pace (lifetime revenue per day of tenure, at least health_recent_days, plus the running MRR).
 --
+-- A customer has a rhythm of their own with health_rhythm_min_active_days active days spread over at least
+-- health_min_baseline_days (first to last active day): a two-week trial that stopped has none.
+--
 -- Status, the first rule that holds:
 --   churned       explicit cancellation (cancelled_at on or before the snapshot, no activity after it)
 --   lost          days_since_last_activity > health_lost_after_days
 --   churned       every subscription has ended and nothing happened after the last end
---   silent_churn  a customer with a rhythm (health_rhythm_min_active_days active days over at least
---                 health_min_baseline_days + health_inactive_min_days days) who is going: p_churn >=
---                 health_silent_churn_p_churn with INACTIVE or a drop, or p_decline >= health_silent_churn_p_decline
---                 with a drop (ACTIVITY_DROP or SPEND_DROP)
---   at_risk       a customer with a rhythm and p_churn >= health_at_risk_p_churn or p_decline >=
---                 health_at_risk_p_decline, or idle far beyond the rhythm (INACTIVE, and a silence this long has a
---                 chance silence_p below a tenth of health_decline_p_value at the own rate: never `active`)
+--   dormant       idle longer than health_dormant_after_days and twice the customer's INACTIVE threshold: past
+--                 the early warning, a win-back and not a save
+--   silent_churn  a customer with a rhythm who is going: a drop (ACTIVITY_DROP or SPEND_DROP) or INACTIVE, and
+--                 p_churn >= health_silent_churn_p_churn
+--   at_risk       a customer with a rhythm and a drop, or INACTIVE with p_churn >= health_at_risk_p_churn or a
+--                 silence that the own rate makes very unlikely (silence_p below a tenth of
+--                 health_decline_p_value): idle far beyond the own rhythm is never `active`
 --   dormant       p_churn >= health_at_risk_p_churn and idle beyond the recent window without a rhythm to judge
 --                 (one-time and occasional buyers): probably gone, nothing the list can win back
 --   active        otherwise
+-- The drops are the decline tests of int_health_features, whose tails already allow for the customer's evidence
+-- and the population's noisy months; p_decline ranks the drift but sets no status.
 
 with
 
@@ -77,7 +82,7 @@ scored_features as (
             params.health_inactive_gap_multiple * coalesce(features.typical_gap_days, 0)
         ) as inactive_after_days,
         features.active_days_total >= params.health_rhythm_min_active_days
-            and features.tenure_days >= params.health_min_baseline_days + params.health_inactive_min_days
+            and date_diff('day', features.first_active_date, features.last_active_date) >= params.health_min_baseline_days
             as has_rhythm
     from features
     inner join scores using (customer_id, snapshot_role)
@@ -94,10 +99,9 @@ signals as (
                 'contribution': contrib_activity_drop, 'rank': 2},
             {'code': 'SPEND_DROP', 'present': coalesce(
                 (orders_decline_p <= params.health_decline_p_value and revenue_recent < revenue_expected_recent)
-                or (has_rate and order_days_total >= 2
-                    and baseline_window_days >= params.health_min_baseline_days
-                    and orders_expected_recent >= params.health_drop_min_expected
-                    and revenue_recent < params.health_drop_ratio * revenue_expected_recent), false),
+                or (has_rate and orders_recent >= 3 and orders_baseline >= 3
+                    and revenue_recent / orders_recent
+                        < params.health_drop_ratio * revenue_baseline / orders_baseline), false),
                 'contribution': contrib_spend_drop, 'rank': 3},
             {'code': 'EMAIL_DISENGAGED', 'present': emails_since_last_open >= params.health_email_no_open_last_n
                 or coalesce(email_open_p <= params.health_decline_p_value, false),
@@ -151,18 +155,18 @@ statuses as (
             when is_cancelled then 'churned'
             when days_since_last_activity > params.health_lost_after_days then 'lost'
             when subscriptions_ended then 'churned'
-            when has_rhythm and (
-                (p_churn >= params.health_silent_churn_p_churn
-                    and list_has_any(reasons, ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP']))
-                or (p_decline >= params.health_silent_churn_p_decline
-                    and list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP']))
-            )
+            when days_since_last_activity > greatest(params.health_dormant_after_days, 2 * inactive_after_days)
+                then 'dormant'
+            when has_rhythm
+                and list_has_any(reasons, ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP'])
+                and p_churn >= params.health_silent_churn_p_churn
                 then 'silent_churn'
             when has_rhythm and (
-                p_churn >= params.health_at_risk_p_churn
-                or p_decline >= params.health_at_risk_p_decline
-                or (days_since_last_activity >= inactive_after_days
-                    and silence_p <= params.health_decline_p_value / 10)
+                list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP'])
+                or (list_contains(reasons, 'INACTIVE') and (
+                    p_churn >= params.health_at_risk_p_churn
+                    or silence_p <= params.health_decline_p_value / 10
+                ))
             )
                 then 'at_risk'
             when p_churn >= params.health_at_risk_p_churn

@@ -3,7 +3,8 @@
 -- seasonal, shaped) rate (sample_segments), placed uniformly in it; slow_regular customers also visit on
 -- 70% of their order days. Silent churners decline with their decay, resurrected customers pause in their
 -- gap, cancelled and lost customers stop, one_time customers stop two weeks after sign-up; 8% of the
--- customers have no activity events at all. A planted bad row carries a timestamp in 1969.
+-- customers have no activity events at all. A planted bad row carries a timestamp in 1969. The follow-up after the
+-- as-of date goes on the same way, with the planted effect of the win-back e-mail (see orders.sql).
 
 with
 
@@ -23,6 +24,11 @@ signup_events as (
     select customer_no, 99000000::bigint as slot, gap_end_day as day
     from profiles
     where has_activity and archetype = 'resurrected'
+    union all
+    -- the planted effect: a persuadable customer the win-back e-mail reaches comes back (the day of the order)
+    select customer_no, 98000000::bigint as slot, winback_return_day as day
+    from profiles
+    where has_activity and is_persuadable and winback_sent
 ),
 
 poisson_counts as (
@@ -60,14 +66,16 @@ order_day_events as (
             customer_no,
             100000000 + k as slot,
             signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
-                as day
+                as day,
+            is_persuadable and not winback_sent as stays_away
         from (
-            select *, unnest(range(1, ceil((sample_span_days() - signup_day) / regular_gap_days)::bigint + 2)) as k
+            select *, unnest(range(1, ceil((sample_follow_up_end_day() - signup_day) / regular_gap_days)::bigint + 2)) as k
             from profiles
             where archetype = 'slow_regular' and has_activity
         )
     )
-    where day <= sample_span_days() and sample_u(customer_no, 'order_day_visit', slot) < 0.70
+    where (day <= sample_span_days() or (day <= sample_follow_up_end_day() and not stays_away))
+      and sample_u(customer_no, 'order_day_visit', slot) < 0.70
 ),
 
 all_events as (

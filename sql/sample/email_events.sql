@@ -7,7 +7,8 @@
 -- less as they decline (to at most 4% of their rate), the others keep opening; cancelled and lost customers
 -- rarely open after they leave, resurrected ones during their gap, one_time customers less and less.
 -- A few customers' e-mails end with a hard bounce, an unsubscribe or a spam complaint, after which
--- nothing more is sent.
+-- nothing more is sent. After D only the win-back campaign of the day after it is sent (campaign_id
+-- winback-YYYY-MM-DD, to the target group: see profiles.sql).
 
 with
 
@@ -131,6 +132,40 @@ events as (
     join events_by_mask on events_by_mask.mask = timed.event_mask
 ),
 
+winback_recipients as (
+    -- the win-back campaign of the day after D (see profiles.sql): sent, delivered, opened at the customer's open
+    -- rate, and opened and clicked by the persuadable customers it brings back
+    select
+        sample_profiles.customer_no,
+        sample_profiles.customer_id,
+        lower(trim(sample_customers.email)) as email,
+        sample_profiles.is_persuadable,
+        sample_ts(sample_span_days() + 1, 32400 + floor(7200 * sample_u(sample_profiles.customer_no, 'winback_batch', 0)))
+            as sent_at,
+        sample_profiles.is_persuadable
+            or sample_u(sample_profiles.customer_no, 'winback_open', 0) < sample_profiles.open_p as is_opened,
+        sample_u(sample_profiles.customer_no, 'winback_delay', 0) as u_delay
+    from sample_profiles
+    join sample_customers using (customer_no)
+    where sample_profiles.winback_sent
+),
+
+winback_events as (
+    select customer_no, customer_id, email, 0 as event_no, 'sent' as event_type, sent_at as occurred_at
+    from winback_recipients
+    union all
+    select customer_no, customer_id, email, 1, 'delivered', sent_at + interval 20 second
+    from winback_recipients
+    union all
+    select customer_no, customer_id, email, 3, 'open', sent_at + to_seconds((300 + floor(43200 * u_delay))::bigint)
+    from winback_recipients
+    where is_opened
+    union all
+    select customer_no, customer_id, email, 4, 'click', sent_at + to_seconds((360 + floor(43200 * u_delay))::bigint)
+    from winback_recipients
+    where is_persuadable
+),
+
 email_events as (
     select
         customer_id,
@@ -143,6 +178,18 @@ email_events as (
         event_no
     from events
     where occurred_at < sample_as_of_end()
+    union all
+    select
+        customer_id,
+        email,
+        sample_ts_text(occurred_at),
+        event_type,
+        sample_winback_campaign_id(),
+        customer_no,
+        1000000000::bigint,
+        event_no
+    from winback_events
+    where occurred_at < sample_follow_up_end()
 )
 
 select * from email_events

@@ -15,6 +15,21 @@ create or replace temp macro sample_as_of_end() as (getvariable('sample_as_of'):
 create or replace temp macro sample_first_campaign_day() as getvariable('sample_first_campaign_day')::integer;
 create or replace temp macro sample_campaign_every_days() as getvariable('sample_campaign_every_days')::integer;
 create or replace temp macro sample_plant_bad_rows() as getvariable('sample_plant_bad_rows')::boolean;
+-- the population's app activity as a multiple of the default, and how much its months wander (generate.ts)
+create or replace temp macro sample_activity_scale() as coalesce(getvariable('sample_activity_scale')::double, 1.0);
+create or replace temp macro sample_month_noise_cv() as coalesce(getvariable('sample_month_noise_cv')::double, 0.4);
+-- The follow-up after the as-of date: days span_days + 1 .. sample_follow_up_end_day() hold orders and activity at
+-- each customer's own pace and the win-back campaign sent on day span_days + 1 (nothing else is stamped after D).
+create or replace temp macro sample_follow_up_end_day() as
+    getvariable('sample_span_days')::integer + getvariable('sample_follow_up_days')::integer;
+create or replace temp macro sample_follow_up_end() as
+    (getvariable('sample_as_of')::date + getvariable('sample_follow_up_days')::integer + 1)::timestamp;
+-- The holdout of the pipeline's default config (audience.holdout_salt, audience.control_share) and the planted effect.
+create or replace temp macro sample_holdout_salt() as getvariable('sample_holdout_salt')::varchar;
+create or replace temp macro sample_control_share() as getvariable('sample_control_share')::double;
+create or replace temp macro sample_campaign_lift() as getvariable('sample_campaign_lift')::double;
+create or replace temp macro sample_never_sent_share() as getvariable('sample_never_sent_share')::double;
+create or replace temp macro sample_winback_campaign_id() as getvariable('sample_winback_campaign_id')::varchar;
 -- The order number (among the first 50) whose order_id is planted twice.
 create or replace temp macro sample_duplicate_order_no() as
     case when sample_plant_bad_rows() then 1 + hash(sample_seed(), 'planted_duplicate') % 50 end;

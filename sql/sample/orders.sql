@@ -4,7 +4,9 @@
 -- (every 45-120 days, +-15%) and one_time customers never again. Amounts vary around the customer's basket
 -- size (lognormal, CV ~0.3, +8% in December); half of the silent churners also buy smaller baskets as they
 -- decline. About 6% of the orders after the first also carry a cancelled or refunded one. Planted bad rows
--- are appended: a duplicate order_id, an unknown customer_id, an unparseable ordered_at.
+-- are appended: a duplicate order_id, an unknown customer_id, an unparseable ordered_at. The follow-up after the
+-- as-of date goes on the same way (sample_segments), plus the planted effect of the win-back e-mail: a persuadable
+-- customer it reaches orders within two weeks; one it does not reach orders nothing in the follow-up.
 
 with
 
@@ -23,6 +25,11 @@ first_orders as (
     select customer_no, 99000000::bigint as slot, gap_end_day as day, 1.0 as shape
     from profiles
     where archetype = 'resurrected'
+    union all
+    -- the planted effect: a persuadable customer the win-back e-mail reaches orders within two weeks of it
+    select customer_no, 98000000::bigint as slot, winback_return_day as day, 1.0 as shape
+    from profiles
+    where is_persuadable and winback_sent
 ),
 
 poisson_counts as (
@@ -51,21 +58,22 @@ poisson_orders as (
 ),
 
 regular_orders as (
-    -- slow_regular: one order per gap, jittered
+    -- slow_regular: one order per gap, jittered (into the follow-up, unless persuadable and never e-mailed)
     select customer_no, slot, day, 1.0 as shape
     from (
         select
             customer_no,
             100000000 + k as slot,
             signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
-                as day
+                as day,
+            is_persuadable and not winback_sent as stays_away
         from (
-            select *, unnest(range(1, ceil((sample_span_days() - signup_day) / regular_gap_days)::bigint + 2)) as k
+            select *, unnest(range(1, ceil((sample_follow_up_end_day() - signup_day) / regular_gap_days)::bigint + 2)) as k
             from profiles
             where archetype = 'slow_regular'
         )
     )
-    where day <= sample_span_days()
+    where day <= sample_span_days() or (day <= sample_follow_up_end_day() and not stays_away)
 ),
 
 kept_orders as (

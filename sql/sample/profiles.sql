@@ -30,6 +30,12 @@
 --   answers of healthy customers are NPS detractors), 12% of recipients never open e-mails and the others
 --   open 8-70% of them, 3-4% of steady and slow_regular customers have a recent complaint spike, 5% of
 --   their subscribers pay late.
+--   The follow-up: after the as-of date the sample goes on sample_follow_up_end_day() - span_days more days
+--     (orders, activity and the e-mail's events only), in which a win-back e-mail sent the day after D to the default holdout's target
+--     group (less a share it never reaches) brings back the persuadable customers (sample_campaign_lift() of all,
+--     drawn independently of everything else): back within two weeks when e-mailed, away for the whole follow-up
+--     when not. So the e-mailed customers come back at a rate that share above control's (in expectation), in any
+--     window of 14 days or more and in any part of the population.
 
 with
 
@@ -154,7 +160,7 @@ lifetimes as (
         least(8.0, greatest(0.06, 0.45 * exp(0.9 * z_order)))
             * case archetype when 'lost' then 0.7 else 1 end as poisson_order_rate,
         case when has_activity
-            then least(60.0, greatest(0.1, 3.0 * exp(0.83 * (0.6 * z_order + 0.8 * z_activity))))
+            then least(60.0, greatest(0.1 * sample_activity_scale(), 3.0 * sample_activity_scale() * exp(0.83 * (0.6 * z_order + 0.8 * z_activity))))
             else 0
         end as poisson_activity_rate,
         segment <> 'consumer' and archetype <> 'one_time' as is_subscriber
@@ -406,8 +412,40 @@ profiles as (
             when plan_change is null then null
             when archetype = 'silent_churner' then decay_day + 7 + floor((span_days - decay_day - 7) * u_plan_change_day)::integer
             when plan_change is not null then signup_day + 60 + floor((span_days - 74 - signup_day) * u_plan_change_day)::integer
-        end as plan_change_day
+        end as plan_change_day,
+        -- the follow-up: how behaviour would go on after D (the second phase without its cut at span_days)
+        case
+            when archetype = 'silent_churner' and decay_kind = 'partial' then sample_follow_up_end_day()
+            when archetype = 'silent_churner'
+                then decay_day - 1 + case when shape_kind = 'exp' then 2 * decay_len_days else decay_len_days end
+            when archetype = 'resurrected' then sample_follow_up_end_day()
+        end as p2_end_unclipped
     from plan_changes
+),
+
+campaign as (
+    -- the win-back campaign of the day after D: the holdout group the pipeline's default config gives the customer
+    -- (sha256 of the salt and id, as int_audience_candidates), whether the e-mail reaches them (the target group with
+    -- consent and a usable address, less a share it never reaches), and whether they are persuadable: back within
+    -- two weeks when e-mailed, away for the whole follow-up when not; the others behave as they would anyway
+    select
+        *,
+        holdout_group = 'target' and marketing_consent and email_variant in ('normal', 'shared', 'messy')
+            and email_stop is null
+            and sample_u(customer_no, 'winback_sent', 0) >= sample_never_sent_share() as winback_sent,
+        sample_u(customer_no, 'persuadable', 0) < sample_campaign_lift() as is_persuadable,
+        sample_span_days() + 2 + least(11, floor(12 * sample_u(customer_no, 'winback_return', 0)))::integer
+            as winback_return_day
+    from (
+        select
+            *,
+            case
+                when ('0x' || left(sha256(sample_holdout_salt() || customer_id), 8))::ubigint / 4294967296.0
+                    < sample_control_share() then 'control'
+                else 'target'
+            end as holdout_group
+        from profiles
+    )
 )
 
-select * from profiles
+select * from campaign

@@ -43,27 +43,39 @@ typed as (
     cross join params
 ),
 
-row_checked as (
+row_checked as materialized (
     select
         *,
         coalesce(
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('marketing_consent', bool_problem(marketing_consent, marketing_consent_raw), marketing_consent_raw),
-            rejection('signup_at', timestamp_problem(signup_at, signup_at_raw, run_started_at), signup_at_raw),
-            rejection('consent_at', timestamp_problem(consent_at, consent_at_raw, run_started_at), consent_at_raw),
-            rejection('cancelled_at', timestamp_problem(cancelled_at, cancelled_at_raw, run_started_at), cancelled_at_raw)
+            rejection('signup_at', timestamp_problem(signup_at, landed_text(signup_at_raw), run_started_at), signup_at_raw::varchar),
+            rejection('consent_at', timestamp_problem(consent_at, landed_text(consent_at_raw), run_started_at), consent_at_raw::varchar),
+            rejection('cancelled_at', timestamp_problem(cancelled_at, landed_text(cancelled_at_raw), run_started_at), cancelled_at_raw::varchar)
         ) as row_rejection
     from typed
 ),
 
+-- A duplicate key: a good row whose customer_id an earlier good row (in file order) carries. Only the keys that
+-- repeat are numbered, so the check costs a grouping, not a sort of every row.
+repeated_keys as (
+    select customer_id
+    from row_checked
+    where row_rejection is null and customer_id is not null
+    group by customer_id
+    having count(*) > 1
+),
+
 key_checked as (
+    select *, 1 as key_occurrence
+    from row_checked
+    where not coalesce(row_rejection is null and customer_id in (select customer_id from repeated_keys), false)
+    union all
     select
         *,
-        row_number() over (
-            partition by customer_id, row_rejection is null
-            order by _source_file, _source_row
-        ) as key_occurrence
+        row_number() over (partition by customer_id order by _source_file, _source_row) as key_occurrence
     from row_checked
+    where coalesce(row_rejection is null and customer_id in (select customer_id from repeated_keys), false)
 ),
 
 checked as (

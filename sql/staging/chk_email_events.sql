@@ -62,7 +62,9 @@ typed as (
     from source
     cross join params
     left join known_customers on known_customers.customer_id = clean_text(source.customer_id)
-    left join customers_by_email on customers_by_email.email = normalise_email(source.email)
+    -- the address names the customer only for an event without a customer_id
+    left join customers_by_email
+        on customers_by_email.email = case when clean_text(source.customer_id) is null then normalise_email(source.email) end
 ),
 
 checked as (
@@ -77,7 +79,7 @@ checked as (
         coalesce(
             rejection('customer_id', case when has_no_customer then 'neither customer_id nor email' end, null),
             rejection('event_type', coalesce(missing_problem(event_type), accepted_problem(event_type, ['sent', 'delivered', 'open', 'click', 'bounce', 'unsubscribe', 'spam_complaint'])), event_type),
-            rejection('occurred_at', coalesce(missing_problem(occurred_at_raw), timestamp_problem(occurred_at, occurred_at_raw, run_started_at)), occurred_at_raw),
+            rejection('occurred_at', coalesce(missing_problem(occurred_at_raw), timestamp_problem(occurred_at, landed_text(occurred_at_raw), run_started_at)), occurred_at_raw::varchar),
             rejection('customer_id', case when is_orphan_id then 'unknown customer_id (not in the customers export)' end, customer_id),
             rejection('email', case when is_orphan_email then 'e-mail address of no known customer' end, null)
         ) as rejection

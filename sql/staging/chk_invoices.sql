@@ -45,29 +45,41 @@ typed as (
     left join known_customers on known_customers.customer_id = clean_text(source.customer_id)
 ),
 
-row_checked as (
+row_checked as materialized (
     select
         *,
         coalesce(
             rejection('invoice_id', missing_problem(invoice_id), null),
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('amount', number_problem(amount, amount_raw), amount_raw),
-            rejection('issued_at', coalesce(missing_problem(issued_at_raw), timestamp_problem(issued_at, issued_at_raw, run_started_at)), issued_at_raw),
-            rejection('due_at', coalesce(missing_problem(due_at_raw), case when due_at is null then 'unparseable timestamp' end), due_at_raw),
-            rejection('paid_at', timestamp_problem(paid_at, paid_at_raw, run_started_at), paid_at_raw),
+            rejection('issued_at', coalesce(missing_problem(issued_at_raw), timestamp_problem(issued_at, landed_text(issued_at_raw), run_started_at)), issued_at_raw::varchar),
+            rejection('due_at', coalesce(missing_problem(due_at_raw), case when due_at is null then 'unparseable timestamp' end), due_at_raw::varchar),
+            rejection('paid_at', timestamp_problem(paid_at, landed_text(paid_at_raw), run_started_at), paid_at_raw::varchar),
             rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
         ) as row_rejection
     from typed
 ),
 
+-- A duplicate key: a good row whose invoice_id an earlier good row (in file order) carries. Only the keys that
+-- repeat are numbered, so the check costs a grouping, not a sort of every row.
+repeated_keys as (
+    select invoice_id
+    from row_checked
+    where row_rejection is null and invoice_id is not null
+    group by invoice_id
+    having count(*) > 1
+),
+
 key_checked as (
+    select *, 1 as key_occurrence
+    from row_checked
+    where not coalesce(row_rejection is null and invoice_id in (select invoice_id from repeated_keys), false)
+    union all
     select
         *,
-        row_number() over (
-            partition by invoice_id, row_rejection is null
-            order by _source_file, _source_row
-        ) as key_occurrence
+        row_number() over (partition by invoice_id order by _source_file, _source_row) as key_occurrence
     from row_checked
+    where coalesce(row_rejection is null and invoice_id in (select invoice_id from repeated_keys), false)
 ),
 
 checked as (

@@ -50,7 +50,7 @@ typed as (
     left join known_customers on known_customers.customer_id = clean_text(source.customer_id)
 ),
 
-row_checked as (
+row_checked as materialized (
     select
         *,
         coalesce(
@@ -58,20 +58,32 @@ row_checked as (
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('amount', coalesce(number_problem(amount, amount_raw), missing_problem(amount)), amount_raw),
             rejection('status', accepted_problem(status, ['completed', 'cancelled', 'refunded']), status),
-            rejection('ordered_at', coalesce(missing_problem(ordered_at_raw), timestamp_problem(ordered_at, ordered_at_raw, run_started_at)), ordered_at_raw),
+            rejection('ordered_at', coalesce(missing_problem(ordered_at_raw), timestamp_problem(ordered_at, landed_text(ordered_at_raw), run_started_at)), ordered_at_raw::varchar),
             rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
         ) as row_rejection
     from typed
 ),
 
+-- A duplicate key: a good row whose order_id an earlier good row (in file order) carries. Only the keys that
+-- repeat are numbered, so the check costs a grouping, not a sort of every row.
+repeated_keys as (
+    select order_id
+    from row_checked
+    where row_rejection is null and order_id is not null
+    group by order_id
+    having count(*) > 1
+),
+
 key_checked as (
+    select *, 1 as key_occurrence
+    from row_checked
+    where not coalesce(row_rejection is null and order_id in (select order_id from repeated_keys), false)
+    union all
     select
         *,
-        row_number() over (
-            partition by order_id, row_rejection is null
-            order by _source_file, _source_row
-        ) as key_occurrence
+        row_number() over (partition by order_id order by _source_file, _source_row) as key_occurrence
     from row_checked
+    where coalesce(row_rejection is null and order_id in (select order_id from repeated_keys), false)
 ),
 
 checked as (

@@ -46,29 +46,41 @@ typed as (
     left join known_customers on known_customers.customer_id = clean_text(source.customer_id)
 ),
 
-row_checked as (
+row_checked as materialized (
     select
         *,
         coalesce(
             rejection('subscription_id', missing_problem(subscription_id), null),
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('mrr', coalesce(number_problem(mrr, mrr_raw), case when mrr < 0 then 'negative mrr' end), mrr_raw),
-            rejection('started_at', coalesce(missing_problem(started_at_raw), timestamp_problem(started_at, started_at_raw, run_started_at)), started_at_raw),
-            rejection('ended_at', timestamp_problem(ended_at, ended_at_raw, run_started_at), ended_at_raw),
-            rejection('ended_at', case when ended_at < started_at then 'ended before it started' end, ended_at_raw),
+            rejection('started_at', coalesce(missing_problem(started_at_raw), timestamp_problem(started_at, landed_text(started_at_raw), run_started_at)), started_at_raw::varchar),
+            rejection('ended_at', timestamp_problem(ended_at, landed_text(ended_at_raw), run_started_at), ended_at_raw::varchar),
+            rejection('ended_at', case when ended_at < started_at then 'ended before it started' end, ended_at_raw::varchar),
             rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
         ) as row_rejection
     from typed
 ),
 
+-- A duplicate key: a good row whose subscription_id an earlier good row (in file order) carries. Only the keys that
+-- repeat are numbered, so the check costs a grouping, not a sort of every row.
+repeated_keys as (
+    select subscription_id
+    from row_checked
+    where row_rejection is null and subscription_id is not null
+    group by subscription_id
+    having count(*) > 1
+),
+
 key_checked as (
+    select *, 1 as key_occurrence
+    from row_checked
+    where not coalesce(row_rejection is null and subscription_id in (select subscription_id from repeated_keys), false)
+    union all
     select
         *,
-        row_number() over (
-            partition by subscription_id, row_rejection is null
-            order by _source_file, _source_row
-        ) as key_occurrence
+        row_number() over (partition by subscription_id order by _source_file, _source_row) as key_occurrence
     from row_checked
+    where coalesce(row_rejection is null and subscription_id in (select subscription_id from repeated_keys), false)
 ),
 
 checked as (

@@ -47,7 +47,7 @@ typed as (
     left join known_customers on known_customers.customer_id = clean_text(source.customer_id)
 ),
 
-row_checked as (
+row_checked as materialized (
     select
         *,
         coalesce(
@@ -60,23 +60,32 @@ row_checked as (
                 when survey_type = 'csat' and (score < 1 or score > csat_scale or score <> floor(score))
                     then 'CSAT score outside 1-' || csat_scale
             end, score_raw),
-            rejection('responded_at', coalesce(missing_problem(responded_at_raw), timestamp_problem(responded_at, responded_at_raw, run_started_at)), responded_at_raw),
+            rejection('responded_at', coalesce(missing_problem(responded_at_raw), timestamp_problem(responded_at, landed_text(responded_at_raw), run_started_at)), responded_at_raw::varchar),
             rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
         ) as row_rejection
     from typed
 ),
 
+-- A duplicate key: a good row whose response_id an earlier good row (in file order) carries. Only the keys that
+-- repeat are numbered, so the check costs a grouping, not a sort of every row.
+repeated_keys as (
+    select response_id
+    from row_checked
+    where row_rejection is null and response_id is not null
+    group by response_id
+    having count(*) > 1
+),
+
 key_checked as (
+    select *, 1 as key_occurrence
+    from row_checked
+    where not coalesce(row_rejection is null and response_id in (select response_id from repeated_keys), false)
+    union all
     select
         *,
-        case
-            when response_id is not null
-                then row_number() over (
-                    partition by response_id, row_rejection is null
-                    order by _source_file, _source_row
-                )
-        end as key_occurrence
+        row_number() over (partition by response_id order by _source_file, _source_row) as key_occurrence
     from row_checked
+    where coalesce(row_rejection is null and response_id in (select response_id from repeated_keys), false)
 ),
 
 checked as (

@@ -44,28 +44,40 @@ typed as (
     left join known_customers on known_customers.customer_id = clean_text(source.customer_id)
 ),
 
-row_checked as (
+row_checked as materialized (
     select
         *,
         coalesce(
             rejection('ticket_id', missing_problem(ticket_id), null),
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('is_complaint', bool_problem(is_complaint, is_complaint_raw), is_complaint_raw),
-            rejection('opened_at', coalesce(missing_problem(opened_at_raw), timestamp_problem(opened_at, opened_at_raw, run_started_at)), opened_at_raw),
-            rejection('resolved_at', timestamp_problem(resolved_at, resolved_at_raw, run_started_at), resolved_at_raw),
+            rejection('opened_at', coalesce(missing_problem(opened_at_raw), timestamp_problem(opened_at, landed_text(opened_at_raw), run_started_at)), opened_at_raw::varchar),
+            rejection('resolved_at', timestamp_problem(resolved_at, landed_text(resolved_at_raw), run_started_at), resolved_at_raw::varchar),
             rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
         ) as row_rejection
     from typed
 ),
 
+-- A duplicate key: a good row whose ticket_id an earlier good row (in file order) carries. Only the keys that
+-- repeat are numbered, so the check costs a grouping, not a sort of every row.
+repeated_keys as (
+    select ticket_id
+    from row_checked
+    where row_rejection is null and ticket_id is not null
+    group by ticket_id
+    having count(*) > 1
+),
+
 key_checked as (
+    select *, 1 as key_occurrence
+    from row_checked
+    where not coalesce(row_rejection is null and ticket_id in (select ticket_id from repeated_keys), false)
+    union all
     select
         *,
-        row_number() over (
-            partition by ticket_id, row_rejection is null
-            order by _source_file, _source_row
-        ) as key_occurrence
+        row_number() over (partition by ticket_id order by _source_file, _source_row) as key_occurrence
     from row_checked
+    where coalesce(row_rejection is null and ticket_id in (select ticket_id from repeated_keys), false)
 ),
 
 checked as (

@@ -1,7 +1,7 @@
 // The crash scenarios of crash.test.ts (a local output) and crash-s3.test.ts (an S3 output, with its local copy).
 //
 // `churn run` and `churn backfill` are killed with SIGKILL at the start of stages and at the steps of a publish
-// (pipelines/ops/pause.ts), and at the first moment a re-run's date would not be whole, re-running published dates
+// (the run's events: pause-entry.mjs kills the process when it reaches one), and at the first moment a re-run's date would not be whole, re-running published dates
 // with changed inputs. After every kill: every published file is byte-identical or replaced by a complete new
 // version, no _SUCCESS stands beside partial files, current/ is unchanged or moved forward to a complete version
 // of the newest date (published.ts checks all of it). Each kill's state is recovered by the next process of the
@@ -13,6 +13,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, expect, it } from 'vitest';
+import { S3RVER_ENV } from '../support/s3rver.js';
 import {
   currentProblems,
   damage,
@@ -26,15 +27,15 @@ import {
   addOrder,
   type Child,
   churn,
-  type Exit,
+  killAt,
   makeProject,
   type Project,
   runs,
+  type Stop,
   startChurn,
-  waitFor,
 } from './support.js';
 
-/** The stages (each pauses at its start), in the order a run reaches them. */
+/** The stages (each is killed at its start), in the order a run reaches them. */
 const STAGES = ['recover', 'land', 'transform', 'quality', 'export', 'publish'];
 /**
  * The steps of a publish (sinks/sink.ts). An S3 output publishes to S3, then to its local copy, whose steps are
@@ -57,13 +58,6 @@ export function killPoints(kind: 'local' | 's3'): { rerun: string[]; backfill: s
 }
 
 const NEWEST = '2024-06-30';
-export const CRED_ENV = {
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  AWS_SESSION_TOKEN: '',
-  AWS_PROFILE: '',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
 // Freshness is not what these tests are about: the as-of dates run a few days past the fixture's last order.
 const EXTRA = ['checks:', '  freshness:', "    severity: 'off'"].join('\n');
 
@@ -114,7 +108,7 @@ export function s3Output(endpoint: string, client: S3Client): Output {
   return {
     project,
     cfg: ['--config', project.config],
-    env: CRED_ENV,
+    env: S3RVER_ENV,
     view: () => s3View(client, 'lake', 'churn/'),
     whole: async (asOf) => {
       await sleep(2);
@@ -131,25 +125,14 @@ export function s3Output(endpoint: string, client: S3Client): Output {
   };
 }
 
-/** Waits until the child pauses at `point`, failing at once (with its log) if it ends before. */
-async function pausedAt(output: Output, child: Child, point: string): Promise<void> {
-  const marker = join(output.project.state, `paused-${point}`);
-  let ended: Exit | undefined;
-  void child.exited.then((e) => {
-    ended = e;
-  });
-  await waitFor(() => existsSync(marker) || ended, `the run to pause at ${point}`, 120_000);
-  if (!existsSync(marker)) {
+/** Waits for the child to end: killed at `point` (its marker written), failing with its log if it ended otherwise. */
+async function killedAt(child: Child, stop: Stop, point: string): Promise<void> {
+  const exit = await child.exited;
+  if (exit.signal !== 'SIGKILL' || !existsSync(stop.marker)) {
     throw new Error(
-      `the run ended (code ${ended?.code}) before pausing at ${point}: ${ended?.stderr.slice(-2000)}`,
+      `the run ended (code ${exit.code}, signal ${exit.signal}) before it was killed at ${point}: ${exit.stderr.slice(-2000)}`,
     );
   }
-}
-
-async function kill(child: Child): Promise<void> {
-  child.proc.kill('SIGKILL');
-  const exit = await child.exited;
-  expect(exit.signal).toBe('SIGKILL');
 }
 
 /** Runs a command to its end; it must succeed. */
@@ -173,9 +156,8 @@ async function killAtEveryPoint(
     addOrder(output.project, counter.n++);
     const before = await output.view();
     const beforeLocal = output.localCopy();
-    const child = startChurn([...args, ...output.cfg], { ...output.env, CHURN_PAUSE_AT: point });
-    await pausedAt(output, child, point);
-    await kill(child);
+    const stop = killAt(point);
+    await killedAt(startChurn([...args, ...output.cfg], { ...output.env, ...stop.env }), stop, point);
     const after = await output.view();
     expect(
       damage(before, after, { dates, swapWindow: point === 'publish-swap' }),

@@ -1,7 +1,7 @@
 // The quality gates on real runs: broken input stops the run before publishing with a message that says what
 // broke; a gate set to `warn` publishes and flags. The webhook hears about failures (with the reason) and, with
 // on_success, successes; a failing webhook never fails the run.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -122,10 +122,15 @@ describe('quality gates and notifications on real runs', () => {
 describe('no reactivation audience from stale inputs', () => {
   // The fixture's orders end on 2024-06-28: as of 2024-11-28 they are 153 days old (max_age_days.orders is 3).
   const stale = ['--as-of', '2024-11-28'];
-  const audienceRows = (out: string) =>
-    readFileSync(join(out, 'current', 'reactivation_audience', 'reactivation_audience.csv'), 'utf8')
-      .trim()
-      .split('\r\n').length - 1;
+  // The data rows of every audience import file (exports/reactivation_audience/, one per tool), together.
+  const audienceRows = (out: string) => {
+    const dir = join(out, 'current', 'exports', 'reactivation_audience');
+    const files = readdirSync(dir);
+    expect(files.length).toBe(6);
+    return files
+      .map((f) => readFileSync(join(dir, f), 'utf8').trim().split('\r\n').length - 1)
+      .reduce((a, b) => a + b, 0);
+  };
   const exclusions = async (out: string) => {
     const db = await Db.open();
     try {

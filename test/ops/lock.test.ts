@@ -1,18 +1,18 @@
 // One run per output: real `churn run` processes racing for the lock, a lock left by a killed process, and the
 // ledger they leave behind as `churn status` shows it.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { churn, makeProject, reason, runs, startChurn, waitFor } from './support.js';
+import { churn, killAt, makeProject, pauseAt, reason, runs, startChurn, waitFor } from './support.js';
 
 describe('the run lock and the ledger', () => {
   const project = makeProject();
   const cfg = ['--config', project.config];
 
   it('refuses a second run for the same output; with --wait it runs after the first', async () => {
-    const first = startChurn(['run', ...cfg, '--as-of', '2024-06-29'], { CHURN_PAUSE_AT: 'transform' });
-    const paused = join(project.state, 'paused-transform');
-    await waitFor(() => existsSync(paused), 'the first run to reach the transform stage');
+    const pause = pauseAt('transform');
+    const first = startChurn(['run', ...cfg, '--as-of', '2024-06-29'], pause.env);
+    await waitFor(() => existsSync(pause.marker), 'the first run to reach the transform stage');
     const firstId = runs(project)[0]?.run_id;
     expect(firstId).toBeDefined();
 
@@ -33,7 +33,7 @@ describe('the run lock and the ledger', () => {
     const waiting = startChurn(['run', ...cfg, '--as-of', '2024-06-30', '--wait']);
     await waitFor(() => waiting.output().stderr.includes('to finish'), 'the second run to wait for the lock');
     expect(runs(project)).toHaveLength(1); // the waiting run has not started
-    rmSync(paused);
+    rmSync(pause.marker);
 
     const [a, b] = await Promise.all([first.exited, waiting.exited]);
     expect(a.code, a.stderr).toBe(0);
@@ -46,11 +46,11 @@ describe('the run lock and the ledger', () => {
   });
 
   it('takes over the lock of a killed run once it is stale, and marks that run abandoned', async () => {
-    const killed = startChurn(['run', ...cfg, '--as-of', '2024-06-30'], { CHURN_PAUSE_AT: 'land' });
-    await waitFor(() => existsSync(join(project.state, 'paused-land')), 'the run to reach landing');
+    const stop = killAt('land');
+    const killed = await churn(['run', ...cfg, '--as-of', '2024-06-30'], stop.env);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(existsSync(stop.marker)).toBe(true);
     const killedId = runs(project).at(-1)?.run_id;
-    killed.proc.kill('SIGKILL');
-    await killed.exited;
     expect(existsSync(join(project.state, 'run.lock'))).toBe(true);
 
     const next = await churn(['run', ...cfg, '--as-of', '2024-06-30']);
@@ -60,9 +60,8 @@ describe('the run lock and the ledger', () => {
     const all = runs(project);
     expect(all.find((r) => r.run_id === killedId)?.status).toBe('abandoned');
     expect(all.at(-1)?.status).toBe('success');
-    // The killed run's scratch folder was cleaned up; nothing paused is left.
+    // The killed run's scratch folder was cleaned up.
     expect(existsSync(join(project.dir, '.churn', 'tmp', killedId ?? 'x'))).toBe(false);
-    expect(readdirSync(project.state).filter((f) => f.startsWith('paused-'))).toEqual([]);
   });
 
   it('churn status lists the runs, newest first, as a table or JSON', async () => {

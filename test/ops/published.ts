@@ -106,6 +106,13 @@ interface ManifestShape {
   run_id: string;
   as_of: string;
   tables: Record<string, { files: { path: string; sha256: string }[] }>;
+  /** The import files under exports/ (absent in manifests of earlier releases). */
+  exports?: Record<string, { files: { path: string; sha256: string }[] }>;
+}
+
+/** Every file a manifest lists (`<folder>/<path below it>`: tables and exports), with its sha256. */
+function manifestFiles(m: ManifestShape): { path: string; sha256: string }[] {
+  return [...Object.values(m.tables), ...Object.values(m.exports ?? {})].flatMap((t) => t.files);
 }
 
 function manifest(view: View, path: string): ManifestShape | undefined {
@@ -175,9 +182,9 @@ export function successProblems(view: View): string[] {
     }
     if (m.as_of !== asOf) problems.push(`runs/as_of=${asOf}: its manifest is of ${m.as_of}`);
     const expected: Record<string, string> = {};
-    for (const [table, t] of Object.entries(m.tables)) {
-      for (const f of t.files)
-        expected[`${table}/as_of=${asOf}/${f.path.slice(table.length + 1)}`] = f.sha256;
+    for (const f of manifestFiles(m)) {
+      const slash = f.path.indexOf('/');
+      expected[`${f.path.slice(0, slash)}/as_of=${asOf}/${f.path.slice(slash + 1)}`] = f.sha256;
     }
     const actual = Object.fromEntries(
       Object.entries(partition(view, asOf)).filter(([p]) => !p.startsWith('runs/')),
@@ -189,10 +196,10 @@ export function successProblems(view: View): string[] {
     if (!m) problems.push('current: _SUCCESS without _manifest.json');
     else {
       const expected: Record<string, string> = {};
-      for (const t of Object.values(m.tables)) for (const f of t.files) expected[f.path] = f.sha256;
+      for (const f of manifestFiles(m)) expected[f.path] = f.sha256;
       const actual = currentFiles(view);
-      delete actual._SUCCESS;
-      delete actual['_manifest.json'];
+      // _SUCCESS, _manifest.json and the run's top-level files (report.html) are not files of a table.
+      for (const path of Object.keys(actual)) if (!path.includes('/')) delete actual[path];
       check('current', expected, actual);
     }
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addDays, localDate } from '../../pipelines/ops/dates.js';
 import { startedEntry } from '../../pipelines/ops/state.js';
-import { makeProject, runs, startChurn, waitFor } from './support.js';
+import { makeProject, pauseAt, runs, startChurn, waitFor } from './support.js';
 
 // The fixture's orders are from 2024 while the runs are as of today: stale inputs publish without an audience.
 const FAST = [
@@ -36,10 +36,8 @@ describe('churn schedule', () => {
     );
 
     // Each run waits 2.5 s at the transform stage: longer than the tick interval.
-    const scheduler = startChurn(['schedule', '--config', project.config], {
-      CHURN_PAUSE_AT: 'transform',
-      CHURN_PAUSE_MS: '2500',
-    });
+    const slow = pauseAt('transform', 2500);
+    const scheduler = startChurn(['schedule', '--config', project.config], slow.env);
     const scheduled = () => runs(project).filter((r) => r.trigger === 'schedule' && r.run_id !== 'seeded');
     await waitFor(
       () => scheduled().filter((r) => r.status === 'success').length >= 4,
@@ -47,7 +45,7 @@ describe('churn schedule', () => {
       90_000,
     );
     // Stop in the middle of a run: it finishes, then the process exits 0.
-    await waitFor(() => existsSync(join(project.state, 'paused-transform')), 'a run in progress', 30_000);
+    await waitFor(() => existsSync(slow.marker), 'a run in progress', 30_000);
     scheduler.proc.kill('SIGTERM');
     const exit = await scheduler.exited;
     expect(exit.code, exit.stderr.slice(-2000)).toBe(0);
@@ -75,13 +73,9 @@ describe('churn schedule', () => {
 
   it('aborts on a second signal, leaving nothing half-published', async () => {
     const project = makeProject(FAST.join('\n'));
-    const scheduler = startChurn(['schedule', '--config', project.config], {
-      CHURN_PAUSE_AT: 'publish-current',
-    });
-    await waitFor(
-      () => existsSync(join(project.state, 'paused-publish-current')),
-      'a run in the middle of publishing',
-    );
+    const pause = pauseAt('publish-current');
+    const scheduler = startChurn(['schedule', '--config', project.config], pause.env);
+    await waitFor(() => existsSync(pause.marker), 'a run in the middle of publishing');
     scheduler.proc.kill('SIGTERM');
     await waitFor(
       () => scheduler.output().stderr.includes('the current run finishes first'),

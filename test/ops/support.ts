@@ -10,6 +10,8 @@ import type { LedgerEntry } from '../../pipelines/ops/state.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'churn.mjs');
+/** Loaded into every child: stops it at a named event when the environment asks (pause-entry.mjs). */
+const PAUSE_ENTRY = new URL('./pause-entry.mjs', import.meta.url).href;
 
 /** A tiny deterministic generator (mulberry32). */
 function random(seed: number): () => number {
@@ -113,7 +115,7 @@ export function makeProject(
       ...output,
       'state_dir: .churn',
       'lock:',
-      '  stale_seconds: 2',
+      '  stale_seconds: 4',
       'duckdb:',
       '  threads: 1',
       '  memory_limit: 512MB',
@@ -157,7 +159,7 @@ export interface Child {
 
 /** Starts `node bin/churn.mjs <args>` (JSON logs on stderr). */
 export function startChurn(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, [BIN, ...args], {
+  const proc = spawn(process.execPath, ['--import', PAUSE_ENTRY, BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, CI: '1', CHURN_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -188,6 +190,32 @@ export function reason(exit: Exit): string {
       .filter((l) => l.startsWith('churn: '))
       .at(-1) ?? ''
   );
+}
+
+/** Where a child stops (pauseAt, killAt): its environment, and the marker file it writes when it gets there. */
+export interface Stop {
+  env: Record<string, string>;
+  marker: string;
+}
+
+/**
+ * A child started with `env` waits at `point` (a stage's start or a publish step) until `marker` is removed, or for
+ * `ms` milliseconds; the marker exists while it waits.
+ */
+export function pauseAt(point: string, ms?: number): Stop {
+  const markers = mkdtempSync(join(tmpdir(), 'churn-markers-'));
+  const env: Record<string, string> = { CHURN_TEST_PAUSE_AT: point, CHURN_TEST_MARKERS: markers };
+  if (ms !== undefined) env.CHURN_TEST_PAUSE_MS = String(ms);
+  return { env, marker: join(markers, `paused-${point}`) };
+}
+
+/** A child started with `env` ends itself with SIGKILL at `point`, having written `marker`. */
+export function killAt(point: string): Stop {
+  const markers = mkdtempSync(join(tmpdir(), 'churn-markers-'));
+  return {
+    env: { CHURN_TEST_KILL_AT: point, CHURN_TEST_MARKERS: markers },
+    marker: join(markers, `killed-${point}`),
+  };
 }
 
 export async function waitFor<T>(

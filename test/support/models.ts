@@ -2,13 +2,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Config, configSchema, ENTITIES, type Entity } from '../../config/schema.js';
-import { Db } from '../../pipelines/duckdb.js';
+import { type Config, configSchema, type Entity } from '../../config/schema.js';
+import type { Db } from '../../pipelines/duckdb.js';
 import { silentLogger } from '../../pipelines/log.js';
-import { landAll } from '../../pipelines/stages/land.js';
-import { codeModels } from '../../transforms/models/index.js';
-import { createRunParams } from '../../transforms/params.js';
-import { type AnyModel, loadSqlModels, runMacros, runModels, selectModels } from '../../transforms/runner.js';
+import { openRunDatabase, type RunDatabase } from '../../pipelines/run/database.js';
+import { loadModels, selectModels } from '../../transforms/runner.js';
 
 export interface FixtureOptions {
   asOf: string;
@@ -44,21 +42,23 @@ export async function buildModels(
   asOf: string,
   options: { only?: string[]; now?: Date } = {},
 ): Promise<Db> {
-  const db = await Db.open({ timeZone: config.business_time_zone, fileSearchPath: baseDir });
-  const log = silentLogger();
-  const configured = ENTITIES.filter((e) => config.sources[e]);
-  await createRunParams(db, config, {
+  return (await buildRun(config, baseDir, asOf, options)).db;
+}
+
+/** As buildModels, with what landing counted (the reconciliation's start) and the configured entities. */
+export async function buildRun(
+  config: Config,
+  baseDir: string,
+  asOf: string,
+  options: { only?: string[]; now?: Date } = {},
+): Promise<RunDatabase> {
+  return openRunDatabase({
+    config,
+    baseDir,
     asOf,
-    runStartedAt: options.now ?? new Date('2030-01-01T00:00:00Z'),
-    configuredEntities: configured,
+    now: options.now,
+    landingRoot: join(baseDir, '.landing'),
+    log: silentLogger(),
+    models: options.only && selectModels(await loadModels(), options.only),
   });
-  await runMacros(db);
-  await db.run(
-    `create table audience_history as select null::date as as_of, null::varchar as customer_id, null::varchar as email limit 0`,
-  );
-  await landAll(db, config, { baseDir, landingRoot: join(baseDir, '.landing') }, log);
-  let models: AnyModel[] = [...loadSqlModels(), ...codeModels];
-  if (options.only) models = selectModels(models, options.only);
-  await runModels({ db, config, log, asOf, notes: [] }, models);
-  return db;
 }

@@ -10,8 +10,35 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, vi } from 'vitest';
+import { createS3Client } from '../../pipelines/s3client.js';
 
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/** The environment that the standard credential chain reads s3rver's fixed keys from; nothing else may answer. */
+export const S3RVER_ENV = {
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  AWS_SESSION_TOKEN: '',
+  AWS_PROFILE: '',
+  AWS_EC2_METADATA_DISABLED: 'true',
+} as const;
+
+/** Puts S3RVER_ENV into this process's environment (vi.unstubAllEnvs() takes it out again). */
+export function stubS3rverEnv(): void {
+  for (const [key, value] of Object.entries(S3RVER_ENV)) vi.stubEnv(key, value);
+}
+
+/** A path-style client of a server (`maxAttempts` tries a request; the product's default without it). */
+export function s3rverClient(server: { endpoint: string }, maxAttempts?: number): S3Client {
+  return createS3Client({
+    region: 'us-east-1',
+    endpoint: server.endpoint,
+    forcePathStyle: true,
+    maxAttempts,
+  });
+}
 
 export interface S3rverHandle {
   /** `http://127.0.0.1:<port>` */
@@ -110,4 +137,41 @@ export async function startS3rver(options: StartOptions = {}): Promise<S3rverHan
 
 function killNow(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** A server and its client for the tests of a file: started before them (its keys in the environment), stopped after. */
+export interface S3rverForTests {
+  readonly server: S3rverHandle;
+  readonly client: S3Client;
+}
+
+/**
+ * Starts a server with `buckets` before the file's tests and stops it after. Generous attempts by default: s3rver
+ * closes idle keep-alive connections, and a request may race that close.
+ */
+export function s3rverForTests(buckets: string[], maxAttempts = 5): S3rverForTests {
+  let server: S3rverHandle | undefined;
+  let client: S3Client | undefined;
+  beforeAll(async () => {
+    stubS3rverEnv();
+    server = await startS3rver({ buckets });
+    client = s3rverClient(server, maxAttempts);
+  }, 30_000);
+  afterAll(async () => {
+    client?.destroy();
+    await server?.stop();
+    vi.unstubAllEnvs();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the S3 server is started in beforeAll: use it inside a test');
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get client() {
+      return started(client);
+    },
+  };
 }

@@ -1,0 +1,243 @@
+-- Who of each published reactivation audience came back, per customer and outcome window.
+-- Grain: audience_as_of x window_days x customer_id.
+--
+-- Audiences: the published reactivation_audience partitions (reactivation_audience_history, read from the output's
+-- history, not from this run) with as_of in the outcomes_lookback_days days before D; never D's own audience. A
+-- customer counts once per audience date, in the group that audience published (target or control).
+-- Window: the outcomes_window_days days after the audience date, audience_as_of < day <= window_end; it is observed
+-- up to D (observed_until) and is_complete once window_end <= D. An open window is published, not dropped.
+-- reactivated: a return in the observed window: a qualifying active day (int_customer_active_days: a completed
+-- order with a positive amount or an activity event, as active_when says), a completed purchase with a positive
+-- amount (whatever active_when says), or, when active_when has subscriptions, a subscription started by a customer
+-- who had none running on the audience date (a plan change of a running subscription is not a return).
+-- revenue / orders: completed orders with a positive amount in the observed window (revenue as in
+-- fct_customer_period).
+-- was_sent: with outcomes_campaign_id_pattern set, whether an e-mail event `sent`, `delivered`, `open` or `click` of
+-- a campaign whose campaign_id matches the pattern (a regular expression, searched anywhere in the id) reached the
+-- customer (by customer_id or normalised e-mail) in the observed window; null without a pattern.
+
+with
+
+params as (
+    select * from run_params
+),
+
+history as (
+    select * from reactivation_audience_history
+),
+
+active_days as (
+    select * from int_customer_active_days
+),
+
+orders as (
+    select * from stg_orders
+),
+
+subscriptions as (
+    select * from stg_subscriptions
+),
+
+email_events as (
+    select * from stg_email_events
+),
+
+audiences as (
+    select
+        history.as_of as audience_as_of,
+        history.customer_id,
+        history.audience_group,
+        normalise_email(history.email) as email
+    from history
+    cross join params
+    where history.as_of < params.as_of_date
+      and history.as_of >= params.as_of_date - params.outcomes_lookback_days
+      and history.customer_id is not null
+    qualify row_number() over (
+        partition by history.as_of, history.customer_id
+        order by history.audience_group, history.email
+    ) = 1
+),
+
+windows as (
+    select distinct unnest(params.outcomes_window_days)::integer as window_days
+    from params
+),
+
+audience_windows as (
+    select
+        audiences.audience_as_of,
+        windows.window_days,
+        audiences.customer_id,
+        audiences.audience_group,
+        audiences.email,
+        (audiences.audience_as_of + windows.window_days)::date as window_end,
+        least(audiences.audience_as_of + windows.window_days, params.as_of_date)::date as observed_until,
+        audiences.audience_as_of + windows.window_days <= params.as_of_date as is_complete
+    from audiences
+    cross join windows
+    cross join params
+),
+
+first_audience as (
+    select min(audience_as_of) as audience_as_of from audiences
+),
+
+purchases as (
+    select customer_id, ordered_date, amount
+    from orders
+    where status = 'completed' and amount > 0
+      and ordered_date > (select audience_as_of from first_audience)
+),
+
+return_days as (
+    select customer_id, active_date as return_date
+    from active_days
+    where active_date > (select audience_as_of from first_audience)
+    union
+    select customer_id, ordered_date from purchases
+),
+
+event_returns as (
+    select
+        audience_windows.audience_as_of,
+        audience_windows.window_days,
+        audience_windows.customer_id,
+        min(return_days.return_date) as first_return_date
+    from audience_windows
+    inner join return_days
+        on return_days.customer_id = audience_windows.customer_id
+       and return_days.return_date > audience_windows.audience_as_of
+       and return_days.return_date <= audience_windows.observed_until
+    group by all
+),
+
+running_on_audience_date as (
+    select distinct audiences.audience_as_of, audiences.customer_id
+    from audiences
+    inner join subscriptions
+        on subscriptions.customer_id = audiences.customer_id
+       and subscriptions.started_date <= audiences.audience_as_of
+       and (subscriptions.ended_date is null or subscriptions.ended_date > audiences.audience_as_of)
+),
+
+resubscriptions as (
+    select
+        audience_windows.audience_as_of,
+        audience_windows.window_days,
+        audience_windows.customer_id,
+        min(subscriptions.started_date) as first_return_date
+    from audience_windows
+    inner join subscriptions
+        on subscriptions.customer_id = audience_windows.customer_id
+       and subscriptions.started_date > audience_windows.audience_as_of
+       and subscriptions.started_date <= audience_windows.observed_until
+    cross join params
+    where list_contains(params.active_when, 'subscriptions')
+      and not exists (
+          select 1
+          from running_on_audience_date as running
+          where running.audience_as_of = audience_windows.audience_as_of
+            and running.customer_id = audience_windows.customer_id
+      )
+    group by all
+),
+
+first_returns as (
+    select audience_as_of, window_days, customer_id, min(first_return_date) as first_return_date
+    from (
+        select * from event_returns
+        union all
+        select * from resubscriptions
+    )
+    group by all
+),
+
+window_revenue as (
+    select
+        audience_windows.audience_as_of,
+        audience_windows.window_days,
+        audience_windows.customer_id,
+        count(*) as orders,
+        sum(purchases.amount) as revenue
+    from audience_windows
+    inner join purchases
+        on purchases.customer_id = audience_windows.customer_id
+       and purchases.ordered_date > audience_windows.audience_as_of
+       and purchases.ordered_date <= audience_windows.observed_until
+    group by all
+),
+
+campaign_sends as (
+    select
+        email_events.customer_id,
+        normalise_email(email_events.email) as email,
+        email_events.occurred_date
+    from email_events
+    cross join params
+    where params.outcomes_campaign_id_pattern is not null
+      and email_events.event_type in ('sent', 'delivered', 'open', 'click')
+      and regexp_matches(email_events.campaign_id, params.outcomes_campaign_id_pattern)
+),
+
+sent_by_customer as (
+    select distinct audience_windows.audience_as_of, audience_windows.window_days, audience_windows.customer_id
+    from audience_windows
+    inner join campaign_sends
+        on campaign_sends.customer_id = audience_windows.customer_id
+       and campaign_sends.occurred_date > audience_windows.audience_as_of
+       and campaign_sends.occurred_date <= audience_windows.observed_until
+),
+
+sent_by_email as (
+    select distinct audience_windows.audience_as_of, audience_windows.window_days, audience_windows.customer_id
+    from audience_windows
+    inner join campaign_sends
+        on campaign_sends.email = audience_windows.email
+       and campaign_sends.occurred_date > audience_windows.audience_as_of
+       and campaign_sends.occurred_date <= audience_windows.observed_until
+),
+
+sent as (
+    select *, true as is_sent
+    from (
+        select * from sent_by_customer
+        union
+        select * from sent_by_email
+    )
+),
+
+reactivation_outcome_customers as (
+    select
+        -- ids
+        audience_windows.audience_as_of,
+        audience_windows.window_days,
+        audience_windows.customer_id,
+
+        -- attributes
+        audience_windows.audience_group,
+        case
+            when params.outcomes_campaign_id_pattern is not null then coalesce(sent.is_sent, false)
+        end as was_sent,
+
+        -- window
+        audience_windows.window_end,
+        audience_windows.observed_until,
+        (audience_windows.observed_until - audience_windows.audience_as_of)::integer as observed_days,
+        audience_windows.is_complete,
+
+        -- outcome
+        first_returns.first_return_date is not null as reactivated,
+        first_returns.first_return_date as reactivated_on,
+        (first_returns.first_return_date - audience_windows.audience_as_of)::integer as days_to_reactivation,
+        coalesce(window_revenue.orders, 0)::integer as orders,
+        coalesce(window_revenue.revenue, 0)::decimal(18, 2) as revenue
+
+    from audience_windows
+    cross join params
+    left join first_returns using (audience_as_of, window_days, customer_id)
+    left join window_revenue using (audience_as_of, window_days, customer_id)
+    left join sent using (audience_as_of, window_days, customer_id)
+)
+
+select * from reactivation_outcome_customers

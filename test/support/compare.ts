@@ -1,0 +1,66 @@
+// Compares two outputs' published tables the way a reader would: per table the same rows by grain, every column
+// equal (doubles to 1e-9 relative, as sums in another order may differ in their last bits), and the import files.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Db, sqlIdent, sqlString } from '../../pipelines/duckdb.js';
+import { PUBLISHED_TABLES } from '../../pipelines/stages/export.js';
+
+/** Columns whose values may differ in the last bits (sums of doubles in another order). */
+const FLOATING = new Set(['DOUBLE', 'FLOAT']);
+
+/** Differences between two outputs' current/ tables: per table, the columns that differ and how many rows. */
+export async function differences(
+  db: Db,
+  reference: string,
+  other: string,
+): Promise<Record<string, unknown>> {
+  const found: Record<string, unknown> = {};
+  for (const { name, grain } of PUBLISHED_TABLES) {
+    const a = sqlString(join(reference, 'current', name, 'part-0.parquet'));
+    const b = sqlString(join(other, 'current', name, 'part-0.parquet'));
+    const columns = await db.all<{ column_name: string; column_type: string }>(
+      `describe select * from read_parquet(${a})`,
+    );
+    const otherColumns = await db.all<{ column_name: string; column_type: string }>(
+      `describe select * from read_parquet(${b})`,
+    );
+    if (JSON.stringify(columns) !== JSON.stringify(otherColumns)) {
+      found[name] = 'columns differ';
+      continue;
+    }
+    const on = grain.map((g) => `a.${sqlIdent(g)} is not distinct from b.${sqlIdent(g)}`).join(' and ');
+    const tests = columns.map((c) => {
+      const [x, y] = [`a.${sqlIdent(c.column_name)}`, `b.${sqlIdent(c.column_name)}`];
+      const same = FLOATING.has(c.column_type)
+        ? `(${x} is not distinct from ${y} or abs(${x} - ${y}) <= 1e-9 * greatest(1, abs(${x})))`
+        : `${x} is not distinct from ${y}`;
+      return `count(*) filter (where not ${same}) as ${sqlIdent(c.column_name)}`;
+    });
+    const row = await db.one(
+      `select
+          (select count(*) from read_parquet(${a})) as rows_a,
+          (select count(*) from read_parquet(${b})) as rows_b,
+          count(*) as joined, ${tests.join(', ')}
+       from read_parquet(${a}) as a full join read_parquet(${b}) as b on ${on}`,
+    );
+    const counts = Object.fromEntries(Object.entries(row ?? {}).map(([k, v]) => [k, Number(v)]));
+    const { rows_a: rowsA, rows_b: rowsB, joined, ...perColumn } = counts;
+    const bad = Object.fromEntries(Object.entries(perColumn).filter(([, n]) => n !== 0));
+    if (rowsA !== rowsB || rowsA !== joined || Object.keys(bad).length > 0) {
+      found[name] = { rows: [rowsA, rowsB, joined], columns: bad };
+    }
+  }
+  return found;
+}
+
+/** Every import file under current/exports, by path, with its bytes' digest. */
+export function exportFiles(out: string): Record<string, string> {
+  const root = join(out, 'current', 'exports');
+  const files: Record<string, string> = {};
+  for (const entry of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+    const path = join(root, entry);
+    if (entry.endsWith('.csv')) files[entry] = createHash('sha256').update(readFileSync(path)).digest('hex');
+  }
+  return files;
+}
