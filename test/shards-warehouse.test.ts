@@ -745,11 +745,15 @@ describe('the sample served by PostgreSQL and MariaDB, on one node and as 4 shar
         entity,
       ).toEqual(expected);
       if (filters[entity]) {
-        // Every row is one shard's: the shards account for the whole table once.
+        // Every row is one shard's: the shards account for the whole table once, as the warehouse counted it.
         expect(
           landed.reduce((n, l) => n + (l?.owned ?? 0), 0),
           entity,
         ).toBe(total);
+        expect(
+          landed.map((l) => l?.source_rows),
+          entity,
+        ).toEqual([total, total, total, total]);
       } else {
         expect(landed.map((l) => l?.owned)).toEqual([undefined, undefined, undefined, undefined]);
       }
@@ -797,5 +801,35 @@ describe('the sample served by PostgreSQL and MariaDB, on one node and as 4 shar
     expect(merged.checks.map((c) => `${c.check} ${c.target} ${c.status}`)).toEqual(
       single.checks.map((c) => `${c.check} ${c.target} ${c.status}`),
     );
+
+    // A merge refuses shards that do not account for the source's rows, or saw another number of them.
+    const file = join(out('s4'), '_shards', `as_of=${asOf}`, 'shard=2', '_shard.json');
+    const original = readFileSync(file, 'utf8');
+    const refused = async (change: (m: ShardManifest) => void): Promise<string> => {
+      const m = JSON.parse(original) as ShardManifest;
+      change(m);
+      writeFileSync(file, JSON.stringify(m));
+      try {
+        const exit = await churn(['-c', config('s4'), 'merge', '--as-of', asOf, '--shards', '4']);
+        expect(exit.code).toBe(1);
+        return reason(exit);
+      } finally {
+        writeFileSync(file, original);
+      }
+    };
+    expect(
+      await refused((m) => {
+        const activity = m.landing.activity;
+        if (activity?.owned !== undefined) activity.owned -= 1;
+      }),
+    ).toMatch(
+      /^churn: the shards account for \d+ of the \d+ activity rows of the source, so the warehouse put rows in other shards than the pipeline does .*: make customer_id a text or integer column/,
+    );
+    expect(
+      await refused((m) => {
+        const orders = m.landing.orders;
+        if (orders?.source_rows != null) orders.source_rows += 1;
+      }),
+    ).toMatch(/^churn: the orders source had \d+ rows when shard 0 ran and \d+ when shard 2 ran: it changed/);
   }, 400_000);
 });

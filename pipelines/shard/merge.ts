@@ -127,6 +127,34 @@ function checkShards(
       );
     }
   }
+  for (const entity of ENTITIES) checkFilteredRows(entity, shards);
+}
+
+/**
+ * An entity whose source extracted each shard's part (a warehouse query): every shard saw the same number of source
+ * rows, and the shards account for each of them once (each row is one shard's: its customer's, or shard 0's).
+ */
+function checkFilteredRows(entity: Entity, shards: readonly Shard[]): void {
+  const entries = shards.map((s) => s.manifest.landing[entity]);
+  if (!entries[0]?.shard_filter) return;
+  const counts = entries.map((e) => e?.source_rows ?? null);
+  if (counts.some((n) => n === null)) return; // an incremental landing: the source's count says nothing
+  const other = counts.findIndex((n) => n !== counts[0]);
+  if (other >= 0) {
+    throw new ShardError(
+      `the ${entity} source had ${counts[0]} rows when shard 0 ran and ${counts[other]} when shard ${other} ran: ` +
+        'it changed while the shards ran; re-run every shard on the same data, then merge again',
+    );
+  }
+  const owned = entries.reduce((n, e) => n + (e?.owned ?? 0), 0);
+  if (owned !== counts[0]) {
+    throw new ShardError(
+      `the shards account for ${owned} of the ${counts[0]} ${entity} rows of the source, so the warehouse put rows ` +
+        'in other shards than the pipeline does (its text of customer_id differs from the landed text, e.g. a ' +
+        'timestamp or binary column) or the table changed while the shards ran; nothing was published: make ' +
+        'customer_id a text or integer column (cast it in a query: source) and re-run every shard, then merge again',
+    );
+  }
 }
 
 /** Loads the union of the shards' local tables, typed as the shards built them. */

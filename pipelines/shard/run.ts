@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { openRunDatabase } from '../run/database.js';
 import { runAsOf } from '../run/dates.js';
 import { recordTimings } from '../run/events.js';
+import type { ShardLanding } from '../sources/source.js';
 import { type LandResult, landAll } from '../stages/land.js';
 import {
   assertShardRows,
@@ -93,9 +94,14 @@ export async function runShard(loaded: LoadedConfig, options: ShardRunOptions): 
   await mkdir(tmpDir, { recursive: true });
   const store = await createShardStore(loaded, asOf);
   const landed: Partial<Record<Entity, LandResult>> = {};
-  /** The entities whose source filtered by shard itself (a warehouse query): how. */
-  const filtered: Partial<Record<Entity, ShardFilterKind>> = {};
-  const landingShard = { ...shard, filtered: (e: Entity, how: ShardFilterKind) => (filtered[e] = how) };
+  /** The entities whose source filtered by shard itself (a warehouse query): how, and the rows it had in all. */
+  const sourceFiltered: Partial<Record<Entity, { how: ShardFilterKind; rows: number | null }>> = {};
+  const landingShard: ShardLanding = {
+    ...shard,
+    filtered: (e, how, rows) => {
+      sourceFiltered[e] = { how, rows };
+    },
+  };
   let opened: Db | undefined;
   try {
     const { db, configured } = await openRunDatabase({
@@ -124,10 +130,14 @@ export async function runShard(loaded: LoadedConfig, options: ShardRunOptions): 
       if (!result) continue;
       const { checksum } = await rawChecksum(db, entity);
       const { files, read, excluded, rows } = result;
-      const how = filtered[entity];
+      const how = sourceFiltered[entity]?.how;
       if (how) await checkShardFiltered(db, entity, shard, how);
       // A source that extracted only this shard's part: the merge adds up the rows each shard accounts for.
-      const part = how && { shard_filter: how, owned: await ownedRows(db, entity, shard) };
+      const part = how && {
+        shard_filter: how,
+        owned: await ownedRows(db, entity, shard),
+        source_rows: sourceFiltered[entity]?.rows ?? null,
+      };
       landing[entity] = { files, read, excluded, rows, checksum, ...part };
     }
 

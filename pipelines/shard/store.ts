@@ -35,6 +35,8 @@ export interface ShardLandingEntry {
   shard_filter?: ShardFilterKind;
   /** With shard_filter: the rows this shard accounts for (its customers', and in shard 0 those without one). */
   owned?: number;
+  /** With shard_filter: the rows the source had in all (the same in every shard), null when it cannot say. */
+  source_rows?: number | null;
 }
 
 /** `_shard.json`: what one shard landed and built. */

@@ -45,8 +45,11 @@ export interface SourceContext {
 export interface ShardLanding {
   index: number;
   count: number;
-  /** The source left out rows of other shards: `filter` says which rows it kept (sources/warehouse/shard.ts). */
-  filtered(entity: Entity, filter: ShardFilterKind): void;
+  /**
+   * The source left out rows of other shards: `filter` says which rows it kept (sources/warehouse/shard.ts);
+   * `sourceRows`, the rows it had in all (null when it cannot say: an incremental landing holds more).
+   */
+  filtered(entity: Entity, filter: ShardFilterKind, sourceRows: number | null): void;
 }
 
 export interface Source {

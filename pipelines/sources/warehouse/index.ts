@@ -49,7 +49,7 @@ import { describeProblem, errorCode, errorMessage, redactedLocation, sourceError
 import { mysqlDialect } from './mysql.js';
 import { postgresDialect } from './postgres.js';
 import { readAhead } from './read-ahead.js';
-import { planShardPushdown, shardCondition } from './shard.js';
+import { countQuery, MAX_SHARED_KEYS, planShardPushdown, shardCondition, sharedKeysQuery } from './shard.js';
 import {
   type CursorKind,
   compareCursor,
@@ -364,30 +364,52 @@ export class WarehouseSource implements Source {
 
   /**
    * The shard filter of a shard run, pushed into the extraction query when that is exact (warehouse/shard.ts);
-   * undefined when every row is extracted (a single-node run, or an entity the shard needs whole).
+   * undefined when every row is extracted (a single-node run, or an entity the shard needs whole). A full extraction
+   * also counts the source's rows, so that the merge can check that the shards account for every one of them.
    */
-  private shardFilter(
+  private async shardFilter(
     ctx: SourceContext,
     base: SourceQuery,
     where: RawBuilder<SqlBool> | undefined,
     columns: string[],
-  ): { condition: RawBuilder<SqlBool>; tag: string; report: () => void } | undefined {
+  ): Promise<{ condition: RawBuilder<SqlBool>; tag: string; report: () => void } | undefined> {
     const { shard, entity, log } = ctx;
     if (!shard) return undefined;
     const plan = planShardPushdown(entity, this.config, columns);
-    if (plan.kind === 'none') {
+    const skip = (reason: string) => {
       log.info(
-        { entity, origin: this.origin, shard: `${shard.index}/${shard.count}`, reason: plan.reason },
+        { entity, origin: this.origin, shard: `${shard.index}/${shard.count}`, reason },
         'warehouse extraction not filtered by shard: every row is extracted',
       );
       return undefined;
-    }
+    };
+    if (plan.kind === 'none') return skip(plan.reason);
+    const { dialect } = this.config;
+    const db = this.connect(entity).kysely;
     const rows = where ? base.where(where) : base;
+    let sharedKeys: string[] = [];
+    let sourceRows: number | null = null;
+    try {
+      if (plan.kind === 'customer-or-shared-key') {
+        const found = await sharedKeysQuery(dialect, plan, shard, rows).execute(db);
+        sharedKeys = found.rows.map((r) => String(r.shared_key));
+        if (sharedKeys.length > MAX_SHARED_KEYS) {
+          return skip(
+            `more than ${MAX_SHARED_KEYS} ${plan.keyColumn} values name customers of this shard and of another`,
+          );
+        }
+      }
+      if (this.config.cursor_column === undefined) {
+        sourceRows = Number((await countQuery(rows).executeTakeFirst())?.row_count ?? 0);
+      }
+    } catch (err) {
+      throw this.explain(entity, err, 'finding the rows of the shard failed');
+    }
     const { kind } = plan;
     return {
-      condition: shardCondition(this.config.dialect, plan, shard, rows),
+      condition: shardCondition(dialect, plan, shard, sharedKeys),
       tag: `${shard.index}/${shard.count} ${kind}`,
-      report: () => shard.filtered(entity, kind),
+      report: () => shard.filtered(entity, kind, sourceRows),
     };
   }
 
@@ -401,7 +423,7 @@ export class WarehouseSource implements Source {
     const base = this.selectAll(db);
     const sourceColumns = this.config.where || ctx.shard ? await this.probe(entity, base, 'cannot read') : [];
     const condition = this.config.where ? await this.whereCondition(entity, base, sourceColumns) : undefined;
-    const sharding = this.shardFilter(ctx, base, condition, sourceColumns);
+    const sharding = await this.shardFilter(ctx, base, condition, sourceColumns);
     /** What the extraction keeps: `where:` and the shard's rows. */
     const filter =
       condition && sharding

@@ -17,9 +17,9 @@
 //   - email_events: the shard's customers' rows and every row without a customer_id (it belongs to the customer its
 //     address names, which only the checks find out);
 //   - orders, subscriptions, surveys, tickets, invoices: the shard's customers' rows and every row of a key that
-//     names a customer of this shard and one of another (found by a `group by` on the warehouse over the rows
+//     names a customer of this shard and one of another (found first by a `group by` on the warehouse over the rows
 //     `where:` keeps: a key no customer of the shard has decides none of its rows); not for an incremental
-//     extraction, whose landing holds rows the warehouse no longer has;
+//     extraction, whose landing holds rows the warehouse no longer has, nor beyond MAX_SHARED_KEYS such keys;
 //   - not when customer_id (or the key) is computed at landing (a `format` or an `expr` mapping), and not for an
 //     incremental extraction that deduplicates on a key without customer_id (its landing then depends on rows of
 //     other customers).
@@ -125,15 +125,53 @@ export function shardOf(dialect: Dialect, column: string, count: number): RawBui
   return sql<number>`coalesce(cast(conv(substr(sha2(${id}, 256), 1, 8), 16, 10) as unsigned) % ${n}, 0)`;
 }
 
+/** The most keys shared across shards a shard's query names (bound as parameters); beyond, every row is extracted. */
+export const MAX_SHARED_KEYS = 10_000;
+
 /**
- * The condition of shard `spec` for the extraction query. `rows` is the source with `where:` applied, over which the
- * keys that name customers of two shards are found.
+ * The keys that name a customer of shard `spec` and a customer of another among `rows` (the source with `where:`
+ * applied): a shard extracts every row of them. One grouped query; the shard's extraction then names the keys it
+ * found as bound values (an `in (subquery)` runs once per row on MariaDB, whose optimizer does not materialize a
+ * subquery with regexp_replace).
  */
-export function shardCondition(
+export function sharedKeysQuery(
   dialect: Dialect,
   plan: Exclude<ShardPushdown, { kind: 'none' }>,
   spec: ShardSpec,
   rows: SourceQuery,
+): RawBuilder<{ shared_key: string }> {
+  const key = plan.keyColumn ?? '';
+  const keyed = rows
+    .clearSelect()
+    .select([
+      cleanText(dialect, key).as('shared_key'),
+      shardOf(dialect, plan.customerColumn, spec.count).as('key_shard'),
+    ]);
+  const index = sql.lit(spec.index);
+  // Each row's shard computed once: PostgreSQL inlines a derived table into the aggregates below unless fenced by
+  // `offset 0`; MySQL merges one without a `group by` (the pairs of key and shard are what the keys need anyway).
+  const pairs =
+    dialect === 'postgres'
+      ? sql`(${keyed} offset 0)`
+      : sql`(select shared_key, key_shard from (${keyed}) as keyed_rows group by shared_key, key_shard)`;
+  return sql<{ shared_key: string }>`select shared_key from ${pairs} as keyed
+    where shared_key is not null
+    group by shared_key
+    having min(key_shard) <> max(key_shard) and max(case when key_shard = ${index} then 1 else 0 end) = 1
+    limit ${sql.lit(MAX_SHARED_KEYS + 1)}`;
+}
+
+/** The rows of the source (`rows`: with `where:` applied), counted on the warehouse. */
+export function countQuery(rows: SourceQuery) {
+  return rows.clearSelect().select(sql<string | number>`count(*)`.as('row_count'));
+}
+
+/** The condition of shard `spec` for the extraction query; `sharedKeys` from sharedKeysQuery. */
+export function shardCondition(
+  dialect: Dialect,
+  plan: Exclude<ShardPushdown, { kind: 'none' }>,
+  spec: ShardSpec,
+  sharedKeys: readonly string[] = [],
 ): RawBuilder<SqlBool> {
   const own = sql<SqlBool>`(${shardOf(dialect, plan.customerColumn, spec.count)} = ${sql.lit(spec.index)})`;
   switch (plan.kind) {
@@ -142,18 +180,9 @@ export function shardCondition(
     case 'customer-or-no-customer':
       return sql<SqlBool>`(${own} or ${cleanText(dialect, plan.customerColumn)} is null)`;
     case 'customer-or-shared-key': {
-      const key = plan.keyColumn ?? '';
-      // Each row's key and shard once; the keys with rows of this shard and of another.
-      const keyed = rows
-        .clearSelect()
-        .select([
-          cleanText(dialect, key).as('shared_key'),
-          shardOf(dialect, plan.customerColumn, spec.count).as('key_shard'),
-        ]);
-      const shared = sql`select shared_key from (${keyed}) as keyed where shared_key is not null
-        group by shared_key
-        having min(key_shard) <> max(key_shard) and max(case when key_shard = ${sql.lit(spec.index)} then 1 else 0 end) = 1`;
-      return sql<SqlBool>`(${own} or ${cleanText(dialect, key)} in (${shared}))`;
+      if (sharedKeys.length === 0) return own;
+      const keys = sql.join(sharedKeys.map((k) => sql`${k}`));
+      return sql<SqlBool>`(${own} or ${cleanText(dialect, plan.keyColumn ?? '')} in (${keys}))`;
     }
   }
 }
