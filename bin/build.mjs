@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run build [-- --out-dir DIR] [--no-check]`: tsc compiles the TypeScript sources to JavaScript (tsconfig.build.json,
-// default dist/), and what the code reads at run time is copied beside it in the same layout: sql/, the
-// embedded default config, package.json (the version) and the `churn` entry point. `node DIR/bin/churn.mjs`
+// default dist/), and what the code reads at run time is copied beside it in the same layout: sql/, the sample
+// generator's pipelines/sample/sql/, the embedded default config, package.json (the version) and the `churn` entry point. `node DIR/bin/churn.mjs`
 // (or `node DIR/pipelines/cli.js`) then runs without tsx; the Dockerfile builds the image from it.
 // --no-check only emits (tsc --noCheck): the types are checked by `npm run typecheck`, and tests build faster.
 import { spawnSync } from 'node:child_process';
@@ -28,6 +28,7 @@ const compiled = spawnSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inheri
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 
 cpSync(join(root, 'sql'), join(outDir, 'sql'), { recursive: true });
+cpSync(join(root, 'pipelines', 'sample', 'sql'), join(outDir, 'pipelines', 'sample', 'sql'), { recursive: true });
 mkdirSync(join(outDir, 'config'), { recursive: true });
 cpSync(join(root, 'config', 'default.yaml'), join(outDir, 'config', 'default.yaml'));
 cpSync(join(root, 'package.json'), join(outDir, 'package.json'));

@@ -1,5 +1,5 @@
 // `churn sample-data`: the deterministic synthetic sample dataset of the embedded default.
-// Every row is generated in DuckDB SQL (sql/sample/*.sql) from hash-based pseudo-randomness, so the same
+// Every row is generated in DuckDB SQL (pipelines/sample/sql/*.sql) from hash-based pseudo-randomness, so the same
 // seed and size give byte-identical files on any number of threads; nothing is looped in JavaScript.
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -78,7 +78,7 @@ export const ARCHETYPES = [
 /** The silent churners' kinds of decline (ground_truth.csv decay_kind). */
 export const DECAY_KINDS = ['fast', 'slow', 'partial'] as const;
 
-const SQL_DIR = fileURLToPath(new URL('../../sql/sample/', import.meta.url));
+const SQL_DIR = fileURLToPath(new URL('./sql/', import.meta.url));
 
 function sqlFile(name: string): string {
   return readFileSync(join(SQL_DIR, `${name}.sql`), 'utf8');
@@ -269,7 +269,7 @@ function campaignMeta(asOf: string, lift: number) {
   };
 }
 
-/** The generator's parameters as DuckDB variables (read through the sample_* macros of sql/sample/macros.sql). */
+/** The generator's parameters as DuckDB variables (read through the sample_* macros of pipelines/sample/sql/macros.sql). */
 async function setParameters(db: Db, opts: SampleOptions, asOf: string): Promise<void> {
   const history = `least(date ${sqlString(HISTORY_START)}, date ${sqlString(asOf)} - ${HISTORY_MIN_DAYS})`;
   const activityScale = opts.activityScale ?? 1;
