@@ -28,7 +28,9 @@ const compiled = spawnSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inheri
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 
 cpSync(join(root, 'sql'), join(outDir, 'sql'), { recursive: true });
-cpSync(join(root, 'pipelines', 'sample', 'sql'), join(outDir, 'pipelines', 'sample', 'sql'), { recursive: true });
+cpSync(join(root, 'pipelines', 'sample', 'sql'), join(outDir, 'pipelines', 'sample', 'sql'), {
+  recursive: true,
+});
 mkdirSync(join(outDir, 'config'), { recursive: true });
 cpSync(join(root, 'config', 'default.yaml'), join(outDir, 'config', 'default.yaml'));
 cpSync(join(root, 'package.json'), join(outDir, 'package.json'));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { createLogger } from './log.js';
+import { createLogger } from './base/log.js';
 import { runPipeline } from './run/index.js';
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);

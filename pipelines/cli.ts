@@ -5,10 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { version as duckdbVersion } from '@duckdb/node-api';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/load.js';
+import { LOG_FORMATS, type Logger, routeProcessWarnings, stopProgress } from './base/log.js';
 import { commandLogger, parseDateArg, parseIntArg, setup } from './command.js';
 import { configJsonSchema, initConfig, writeInit } from './init.js';
-import { LOG_FORMATS, type Logger, routeProcessWarnings, stopProgress } from './log.js';
 import { addOpsCommands, parseWait, WAIT_OPTION_HELP } from './ops/commands.js';
+import { validate } from './ops/validate.js';
 import { outcomeSummaryLines } from './outcomes/summary.js';
 import { addReportCommand } from './report/command.js';
 import { runPipeline } from './run/index.js';
@@ -19,7 +20,6 @@ import {
   SHARD_OPTION_HELP,
   SHARDS_OPTION_HELP,
 } from './shard/command.js';
-import { validate } from './validate.js';
 
 class ValidationError extends Error {
   override readonly name = 'ValidationError';

@@ -1,7 +1,13 @@
 // What every `churn` command shares: the global options, loading the config and the logger, argument parsers.
 import { type Command, InvalidArgumentError } from 'commander';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
-import { createLogger, type LogFormat, type Logger, type ProgressListener, progressListener } from './log.js';
+import {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type ProgressListener,
+  progressListener,
+} from './base/log.js';
 import { validateAsOf } from './run/dates.js';
 
 export interface GlobalOptions {

@@ -18,7 +18,7 @@ import {
   type FileFormat,
   SEGMENT_COLUMNS,
 } from '../config/schema.js';
-import { Db, sqlIdent, sqlString } from './duckdb.js';
+import { Db, sqlIdent, sqlString } from './base/duckdb.js';
 
 export class InitError extends Error {
   override readonly name = 'InitError';

@@ -3,9 +3,9 @@
 // and every figure of the table is recomputed here independently (brute-force pairwise AUC, counts, deciles).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.js';
-import { Db } from '../pipelines/duckdb.js';
-import { silentLogger } from '../pipelines/log.js';
-import { auc } from '../pipelines/model/metrics.js';
+import { Db } from '../pipelines/base/duckdb.js';
+import { silentLogger } from '../pipelines/base/log.js';
+import { auc } from '../pipelines/fit/metrics.js';
 import { createRunParams } from '../transforms/params.js';
 import { loadModels, runMacros, runModels } from '../transforms/runner.js';
 

@@ -1,4 +1,4 @@
-// BG/NBD: the numerics (pipelines/model/bgnbd.ts), the purchase summary SQL and the bgnbd_scores model.
+// BG/NBD: the numerics (pipelines/fit/bgnbd.ts), the purchase summary SQL and the bgnbd_scores model.
 // The CDNOW checks read the real dataset beside the project (/work/shared/datasets/cdnow) and are skipped where it
 // is absent; everything else runs on data the test makes itself.
 import { existsSync, readFileSync } from 'node:fs';
@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.js';
-import { Db } from '../pipelines/duckdb.js';
-import { silentLogger } from '../pipelines/log.js';
+import { Db } from '../pipelines/base/duckdb.js';
+import { silentLogger } from '../pipelines/base/log.js';
 import {
   type BgNbdParams,
   bgnbdLogLikelihood,
@@ -18,7 +18,7 @@ import {
   lnGamma,
   pAlive,
   type RfGroup,
-} from '../pipelines/model/bgnbd.js';
+} from '../pipelines/fit/bgnbd.js';
 import type { ModelContext } from '../transforms/model.js';
 import { bgnbdScores } from '../transforms/models/bgnbd_scores.js';
 import { createRunParams } from '../transforms/params.js';

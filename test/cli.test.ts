@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, defaultLogFormat, progressListener, type Terminal } from '../pipelines/base/log.js';
 import { buildProgram, packageVersion } from '../pipelines/cli.js';
-import { createLogger, defaultLogFormat, progressListener, type Terminal } from '../pipelines/log.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 
 const ROOT = join(import.meta.dirname, '..');

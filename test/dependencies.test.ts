@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Db } from '../pipelines/duckdb.js';
+import { Db } from '../pipelines/base/duckdb.js';
 import { tablesRead } from '../transforms/dependencies.js';
 import type { TsModel } from '../transforms/model.js';
 import { loadModels, ModelError, orderModels, selectModels } from '../transforms/runner.js';

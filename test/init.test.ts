@@ -9,12 +9,12 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import { ENTITIES } from '../config/schema.js';
+import { Db, sqlString } from '../pipelines/base/duckdb.js';
+import { silentLogger } from '../pipelines/base/log.js';
 import { buildProgram } from '../pipelines/cli.js';
-import { Db, sqlString } from '../pipelines/duckdb.js';
 import { InitError, initConfig, normalise } from '../pipelines/init.js';
-import { silentLogger } from '../pipelines/log.js';
+import { validate } from '../pipelines/ops/validate.js';
 import { generateSample } from '../pipelines/sample/generate.js';
-import { validate } from '../pipelines/validate.js';
 
 function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -11,7 +11,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/load.js';
-import { Db, sqlString } from '../pipelines/duckdb.js';
+import { Db, sqlString } from '../pipelines/base/duckdb.js';
 import { runPipeline } from '../pipelines/run/index.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import { startPostgres, type TestPostgres } from './support/pg.js';

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Db, sqlString } from '../pipelines/duckdb.js';
+import { Db, sqlString } from '../pipelines/base/duckdb.js';
 import { buildModels, fixtureConfig } from './support/models.js';
 
 const ACTIVITY = [

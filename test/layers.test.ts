@@ -25,7 +25,6 @@ const PLACES: readonly [string, Layer][] = [
   ['pipelines/shard/command.ts', 'entry'],
   // Orchestration: one run, the operations around runs, the sample dataset and its quality bench.
   ['pipelines/run/', 'orchestration'],
-  ['pipelines/validate.ts', 'orchestration'],
   ['pipelines/ops/', 'orchestration'],
   ['pipelines/sample/', 'orchestration'],
   ['pipelines/shard/spec.ts', 'base'],
@@ -39,11 +38,8 @@ const PLACES: readonly [string, Layer][] = [
   // Base: sources, sinks, DuckDB, logging, the event stream, statistics, config.
   ['pipelines/sources/', 'base'],
   ['pipelines/sinks/', 'base'],
-  ['pipelines/model/', 'base'],
-  ['pipelines/duckdb.ts', 'base'],
-  ['pipelines/log.ts', 'base'],
-  ['pipelines/events.ts', 'base'],
-  ['pipelines/s3client.ts', 'base'],
+  ['pipelines/fit/', 'base'],
+  ['pipelines/base/', 'base'],
   ['config/', 'base'],
 ];
 

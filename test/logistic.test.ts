@@ -1,12 +1,7 @@
-// Logistic regression (pipelines/model/logistic.ts) and AUC (pipelines/model/metrics.ts), on data the test makes.
+// Logistic regression (pipelines/fit/logistic.ts) and AUC (pipelines/fit/metrics.ts), on data the test makes.
 import { describe, expect, it } from 'vitest';
-import {
-  contributions,
-  fitLogistic,
-  type LogisticFit,
-  predictLogistic,
-} from '../pipelines/model/logistic.js';
-import { auc } from '../pipelines/model/metrics.js';
+import { contributions, fitLogistic, type LogisticFit, predictLogistic } from '../pipelines/fit/logistic.js';
+import { auc } from '../pipelines/fit/metrics.js';
 import { mulberry32, normal } from './support/random.js';
 
 const sigmoid = (eta: number): number => 1 / (1 + Math.exp(-eta));

@@ -1,4 +1,4 @@
-// MBG/NBD (pipelines/model/mbgnbd.ts) and the BG/NBD's P(no purchase) (pipelines/model/bgnbd.ts). The CDNOW checks
+// MBG/NBD (pipelines/fit/mbgnbd.ts) and the BG/NBD's P(no purchase) (pipelines/fit/bgnbd.ts). The CDNOW checks
 // read the real dataset beside the project (/work/shared/datasets/cdnow) and are skipped where it is absent; the
 // rest runs on lifetimes' published parameters and on data the test simulates itself.
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,14 +12,14 @@ import {
   lnGamma,
   pAlive,
   type RfGroup,
-} from '../pipelines/model/bgnbd.js';
+} from '../pipelines/fit/bgnbd.js';
 import {
   fitMbgNbd,
   mbgExpectedPurchases,
   mbgnbdLogLikelihood,
   mbgPAlive,
   mbgProbNoPurchase,
-} from '../pipelines/model/mbgnbd.js';
+} from '../pipelines/fit/mbgnbd.js';
 import { gamma, mulberry32 } from './support/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_CONFIG_FILE } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
-import { Db, sqlIdent, sqlString } from '../pipelines/duckdb.js';
+import { Db, sqlIdent, sqlString } from '../pipelines/base/duckdb.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import { writeCatalog } from '../pipelines/stages/catalog.js';
 import { exportTables, PUBLISHED_TABLES, type TableManifest } from '../pipelines/stages/export.js';

@@ -1,6 +1,6 @@
 // Hand-computed fixtures for the metric tables: the expected numbers are worked out in the comments.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../pipelines/duckdb.js';
+import type { Db } from '../pipelines/base/duckdb.js';
 import { buildFixture } from './support/models.js';
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));

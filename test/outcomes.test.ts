@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.js';
-import { type Db, sqlString } from '../pipelines/duckdb.js';
+import { type Db, sqlString } from '../pipelines/base/duckdb.js';
 import { loadAudienceHistoryFiles } from '../pipelines/outcomes/history.js';
 import { buildOutcomes, outcomeDb } from './support/outcomes.js';
 

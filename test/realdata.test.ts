@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
-import type { Db } from '../pipelines/duckdb.js';
+import type { Db } from '../pipelines/base/duckdb.js';
 import { BROKEN_INVARIANTS } from './support/invariants.js';
 import { buildModels } from './support/models.js';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { Config, Entity } from '../config/schema.js';
-import type { Db } from '../pipelines/duckdb.js';
+import type { Db } from '../pipelines/base/duckdb.js';
 import { assertChecks, runChecks } from '../transforms/checks.js';
 import { type Landing, reconcile } from '../transforms/reconciliation.js';
 import { churn, makeProject } from './ops/support.js';

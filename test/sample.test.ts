@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.js';
-import { Db, sqlString } from '../pipelines/duckdb.js';
+import { Db, sqlString } from '../pipelines/base/duckdb.js';
 import {
   ARCHETYPES,
   DECAY_KINDS,

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Db } from '../pipelines/duckdb.js';
+import { Db } from '../pipelines/base/duckdb.js';
 import { churn, type Exit, ROOT, reason } from './ops/support.js';
 import { differences, exportFiles } from './support/compare.js';
 

@@ -3,7 +3,7 @@
 // on a local output publishes; --remove-shards deletes them once published.
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Db } from '../pipelines/duckdb.js';
+import { Db } from '../pipelines/base/duckdb.js';
 import { churn, type Exit, makeProject, type Project, reason } from './ops/support.js';
 import { differences, exportFiles } from './support/compare.js';
 import { S3RVER_ENV, s3rverForTests } from './support/s3rver.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_FILE } from '../config/load.js';
-import { Db, sqlString } from '../pipelines/duckdb.js';
+import { Db, sqlString } from '../pipelines/base/duckdb.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import {
   assertShardRows,

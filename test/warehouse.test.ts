@@ -7,8 +7,8 @@ import type { Connection } from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Entity, sourceSchema, type WarehouseSourceConfig } from '../config/schema.js';
-import { Db, type Row, sqlString } from '../pipelines/duckdb.js';
-import { silentLogger } from '../pipelines/log.js';
+import { Db, type Row, sqlString } from '../pipelines/base/duckdb.js';
+import { silentLogger } from '../pipelines/base/log.js';
 import type { Landed, SourceContext } from '../pipelines/sources/source.js';
 import {
   cursorLowerBound,

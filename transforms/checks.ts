@@ -12,7 +12,7 @@ import {
   ENTITIES,
   type Entity,
 } from '../config/schema.js';
-import { type Db, sqlIdent, sqlString } from '../pipelines/duckdb.js';
+import { type Db, sqlIdent, sqlString } from '../pipelines/base/duckdb.js';
 import { type ColumnMeta, modelCatalog } from './metadata.js';
 import {
   describeMoney,

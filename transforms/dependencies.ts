@@ -2,7 +2,7 @@
 // statement's syntax tree, minus the names its CTEs define where they are in scope. Comments, string literals,
 // column names and aliases never count, and an import CTE named like the table it reads (`orders as (select *
 // from orders)`) still reads the table.
-import { type Db, sqlString } from '../pipelines/duckdb.js';
+import { type Db, sqlString } from '../pipelines/base/duckdb.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };

@@ -1,8 +1,8 @@
 // A model is one table built in the run's DuckDB database. Most are SQL files under sql/; the few that must fit a
 // statistical model on compact per-customer arrays are TypeScript (transforms/models/).
 import type { Config } from '../config/schema.js';
-import type { Db } from '../pipelines/duckdb.js';
-import type { Logger } from '../pipelines/log.js';
+import type { Db } from '../pipelines/base/duckdb.js';
+import type { Logger } from '../pipelines/base/log.js';
 
 export interface ModelContext {
   db: Db;

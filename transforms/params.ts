@@ -1,7 +1,7 @@
 // run_params: the one-row table every SQL model reads its parameters from (as-of date, time zone, grain,
 // thresholds). Models import it as a CTE (`params as (select * from run_params)`) instead of being templated.
 import type { Config } from '../config/schema.js';
-import { type Db, sqlString } from '../pipelines/duckdb.js';
+import { type Db, sqlString } from '../pipelines/base/duckdb.js';
 
 export interface RunParams {
   asOf: string;

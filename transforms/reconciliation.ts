@@ -4,7 +4,7 @@
 //   + those quarantined + those after the as-of date + those excluded for a stated reason.
 // Every sum is computed by DuckDB in exact decimals; a difference of one cent is a difference.
 import { ENTITIES, type Entity } from '../config/schema.js';
-import { type Db, type Row, sqlIdent, sqlString } from '../pipelines/duckdb.js';
+import { type Db, type Row, sqlIdent, sqlString } from '../pipelines/base/duckdb.js';
 
 /** Where the rows of an entity went. */
 export interface RowReconciliation {

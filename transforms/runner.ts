@@ -4,7 +4,7 @@
 // run (sql/staging/__sources.yml) is an error that names it and the file that reads it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { Db } from '../pipelines/duckdb.js';
+import { Db } from '../pipelines/base/duckdb.js';
 import { tablesRead } from './dependencies.js';
 import { LAYERS, type Layer, type ModelCatalog, readCatalog, SQL_DIR } from './metadata.js';
 import type { ModelContext, TsModel } from './model.js';

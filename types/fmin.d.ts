@@ -1,6 +1,6 @@
 // Types for fmin 0.0.4 (benfred/fmin), which ships none. Only the two optimisers this project uses.
 //
-// Caveat (see pipelines/model/bgnbd.ts): the 0.0.4 package is `"type": "module"` but its entry point is a UMD
+// Caveat (see pipelines/fit/bgnbd.ts): the 0.0.4 package is `"type": "module"` but its entry point is a UMD
 // bundle, so under Node's ESM loader the module namespace is empty and the bundle attaches itself to
 // `globalThis.fmin` instead (benfred/fmin#19). These declarations describe the API, wherever it is found.
 declare module 'fmin' {

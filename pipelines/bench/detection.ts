@@ -13,8 +13,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../config/load.js';
-import { Db, sqlString } from '../duckdb.js';
-import type { Logger } from '../log.js';
+import { Db, sqlString } from '../base/duckdb.js';
+import type { Logger } from '../base/log.js';
 import { runPipeline } from '../run/index.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../../config/load.js';
 import { type Config, ENTITIES, ENTITY_COLUMNS, type Entity } from '../../config/schema.js';
-import { Db, sqlIdent, sqlString } from '../duckdb.js';
+import { Db, sqlIdent, sqlString } from '../base/duckdb.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PANDAS_SCRIPT = fileURLToPath(new URL('./peer.py', import.meta.url));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { sourceSchema } from '../../config/schema.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { WarehouseSource } from '../sources/warehouse/index.js';
 
 export const DEFAULT_BENCH_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';

@@ -3,7 +3,7 @@
 // Dates older than the newest published one leave current/ and the catalog alone: the sinks move current/ only
 // forward (sinks/sink.ts), and each date's run is killed-safe like any run (test/ops/crash.ts).
 import type { LoadedConfig } from '../../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { runPipeline } from '../run/index.js';
 import { createSink } from '../sinks/index.js';
 import { dateRange } from './dates.js';

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import type { LocalStateStore, Trigger } from './state.js';
 
 export class LockError extends Error {

@@ -2,8 +2,8 @@
 // notifications.on_success is set. A failing webhook is logged and never fails the run.
 // The URL is a secret (it usually comes from ${ENV}): it is never logged.
 import type { Config } from '../../config/schema.js';
-import type { Listener } from '../events.js';
-import type { Logger } from '../log.js';
+import type { Listener } from '../base/events.js';
+import type { Logger } from '../base/log.js';
 import type { RunChecked, RunEvent, RunStarted } from '../run/events.js';
 import type { Trigger } from './state.js';
 

@@ -7,7 +7,7 @@
 // - stop(): takes no more ticks and resolves once the current run has finished (the CLI maps SIGTERM/SIGINT to it).
 import cron, { type ScheduledTask } from 'node-cron';
 import type { LoadedConfig } from '../../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { runPipeline } from '../run/index.js';
 import { createSink } from '../sinks/index.js';
 import { addDays, localDate, zonedTime } from './dates.js';

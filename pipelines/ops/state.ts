@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Listener } from '../events.js';
-import type { Logger } from '../log.js';
+import type { Listener } from '../base/events.js';
+import type { Logger } from '../base/log.js';
 import type { RunEvent } from '../run/events.js';
 
 export const TRIGGERS = ['run', 'schedule', 'backfill', 'merge'] as const;

@@ -6,7 +6,7 @@
 // column was added or renamed read together; the holdout group is `audience_group`, or `group` in partitions
 // written before the rename (coalesced when both exist).
 import type { OutcomesConfig } from '../../config/schema.js';
-import { type Db, sqlIdent, sqlString } from '../duckdb.js';
+import { type Db, sqlIdent, sqlString } from '../base/duckdb.js';
 import type { Sink } from '../sinks/sink.js';
 import { SinkError } from '../sinks/sink.js';
 

@@ -1,6 +1,6 @@
 // The campaign's lift in the run summary: the latest audience with a complete outcome window (its longest complete
 // window), target against control with the 95% intervals, and the trend of that window's lift over the audiences.
-import type { Db } from '../duckdb.js';
+import type { Db } from '../base/duckdb.js';
 
 export type Summary = Record<string, string | number | null>;
 

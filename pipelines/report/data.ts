@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckResult } from '../../transforms/checks.js';
 import type { Reconciliation } from '../../transforms/reconciliation.js';
-import { Db, type Row, sqlIdent, sqlString } from '../duckdb.js';
+import { Db, type Row, sqlIdent, sqlString } from '../base/duckdb.js';
 
 /** Where a run's files are: its manifest and one folder of Parquet files per table. */
 export interface ReportSource {

@@ -4,7 +4,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { allCharts } from './charts/index.js';
 import { loadReportData, ReportError, type ReportSource, readManifest } from './data.js';
 import { type RenderedFigure, renderPage } from './page.js';

@@ -12,9 +12,9 @@ import {
   runMacros,
   runModels,
 } from '../../transforms/runner.js';
-import { Db, sqlString } from '../duckdb.js';
-import { EventStream, runStage, type StageEvent, type StageEvents } from '../events.js';
-import type { Logger } from '../log.js';
+import { Db, sqlString } from '../base/duckdb.js';
+import { EventStream, runStage, type StageEvent, type StageEvents } from '../base/events.js';
+import type { Logger } from '../base/log.js';
 import type { HistoryFile } from '../outcomes/history.js';
 import { type LandResult, landAll } from '../stages/land.js';
 

@@ -1,9 +1,9 @@
-// The events of one run: its stages' (pipelines/events.ts) and the run's own: started (holding the output's lock),
+// The events of one run: its stages' (pipelines/base/events.ts) and the run's own: started (holding the output's lock),
 // checked (the gates' outcome, also when they fail), succeeded, failed. The run emits them on one stream; this file
 // has the subscribers that belong to the run itself (its log lines, the progress bar, the manifest's timings). The
 // ledger (ops/state.ts) and the webhook (ops/notify.ts) subscribe with theirs.
-import { EventStream, type Listener, logStages, type StageEvent } from '../events.js';
-import type { Logger, ProgressListener } from '../log.js';
+import { EventStream, type Listener, logStages, type StageEvent } from '../base/events.js';
+import type { Logger, ProgressListener } from '../base/log.js';
 import type { Trigger } from '../ops/state.js';
 import type { Summary } from '../outcomes/summary.js';
 

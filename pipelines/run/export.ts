@@ -1,8 +1,8 @@
 // The export stage: every published table as Parquet and the import files (audience per tool, CRM flags) into the
 // run's staging folder, which the sink then publishes.
 import type { Config } from '../../config/schema.js';
-import type { Db } from '../duckdb.js';
-import type { Logger } from '../log.js';
+import type { Db } from '../base/duckdb.js';
+import type { Logger } from '../base/log.js';
 import { exportTables, type TableManifest } from '../stages/export.js';
 import { EXPORTS_DIR, type ExportManifest, writeExports } from '../stages/exports.js';
 

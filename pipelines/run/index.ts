@@ -7,7 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../../config/load.js';
 import { loadModels } from '../../transforms/runner.js';
-import { oneLine, runStage } from '../events.js';
+import { oneLine, runStage } from '../base/events.js';
 import { addDays } from '../ops/dates.js';
 import { notifyWebhook } from '../ops/notify.js';
 import { localStateStore, recordInLedger } from '../ops/state.js';

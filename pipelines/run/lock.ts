@@ -3,7 +3,7 @@
 // scratch folder removed (the sink's recover stage then deals with what it left in the output).
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { acquireRunLock, type RunLock } from '../ops/lock.js';
 import {
   currentRuns,

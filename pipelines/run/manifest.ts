@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChecksOutcome } from '../../transforms/checks.js';
 import type { ModelTiming } from '../../transforms/runner.js';
-import type { Db } from '../duckdb.js';
+import type { Db } from '../base/duckdb.js';
 import { writeManifest } from '../stages/export.js';
 import type { Exported } from './export.js';
 import type { RunManifest } from './types.js';

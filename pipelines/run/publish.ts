@@ -1,7 +1,7 @@
 // The last stages of a run, from its complete staging folder: the report beside the manifest, the publish through
 // the sink (only while the run still holds the output's lock), and the catalog over what was published.
-import { runStage, type StageEvents } from '../events.js';
-import type { Logger } from '../log.js';
+import { runStage, type StageEvents } from '../base/events.js';
+import type { Logger } from '../base/log.js';
 import { LockError, type RunLock } from '../ops/lock.js';
 import { writeStagedReport } from '../report/index.js';
 import type { Sink } from '../sinks/sink.js';

@@ -10,8 +10,8 @@ import {
   withholdAudience,
 } from '../../transforms/checks.js';
 import type { Landing } from '../../transforms/reconciliation.js';
-import type { Db } from '../duckdb.js';
-import type { Logger } from '../log.js';
+import type { Db } from '../base/duckdb.js';
+import type { Logger } from '../base/log.js';
 import type { LedgerEntry } from '../ops/state.js';
 import type { RunChecked } from './events.js';
 

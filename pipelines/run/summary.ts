@@ -1,7 +1,7 @@
 // The run's summary: the headline numbers of the built tables (the CLI prints them, the webhook and the run's
 // last log line carry them).
 import type { ChecksOutcome } from '../../transforms/checks.js';
-import type { Db } from '../duckdb.js';
+import type { Db } from '../base/duckdb.js';
 import { readOutcomeSummary, type Summary } from '../outcomes/summary.js';
 
 async function readTotals(db: Db): Promise<Summary> {

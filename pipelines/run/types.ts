@@ -1,7 +1,7 @@
 // What a run is asked to do, what it returns, and what its stages share.
 import type { CheckResult } from '../../transforms/checks.js';
 import type { AnyModel } from '../../transforms/runner.js';
-import type { Logger, ProgressListener } from '../log.js';
+import type { Logger, ProgressListener } from '../base/log.js';
 import type { RunLock } from '../ops/lock.js';
 import type { LedgerEntry, Trigger } from '../ops/state.js';
 import type { Summary } from '../outcomes/summary.js';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { configSchema } from '../../config/schema.js';
-import { Db, sqlString } from '../duckdb.js';
+import { Db, sqlString } from '../base/duckdb.js';
 import { canonicalColumns } from '../stages/land.js';
 
 export interface SampleOptions {

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../../config/load.js';
 import { createRunParams } from '../../transforms/params.js';
 import { loadModels, runModels, selectModels } from '../../transforms/runner.js';
-import { Db, sqlString } from '../duckdb.js';
-import type { Logger } from '../log.js';
+import { Db, sqlString } from '../base/duckdb.js';
+import type { Logger } from '../base/log.js';
 import { openRunDatabase } from '../run/database.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 

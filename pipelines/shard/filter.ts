@@ -13,7 +13,7 @@
 // then build on them. A local table with rows of another shard's customer is an error (the model is not per customer).
 import type { Entity } from '../../config/schema.js';
 import { ModelError } from '../../transforms/runner.js';
-import { type Db, sqlIdent } from '../duckdb.js';
+import { type Db, sqlIdent } from '../base/duckdb.js';
 import type { ShardFilterKind, ShardSpec } from './spec.js';
 
 /** The key each checked table deduplicates on (`partition by <key>` in sql/staging/chk_<entity>.sql). */

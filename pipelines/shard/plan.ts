@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { tablesRead } from '../../transforms/dependencies.js';
 import { type ModelCatalog, modelCatalog } from '../../transforms/metadata.js';
 import { type AnyModel, ModelError, orderModels } from '../../transforms/runner.js';
-import { Db } from '../duckdb.js';
+import { Db } from '../base/duckdb.js';
 
 /** Run tables a local model may read besides local models: the same in every shard, or filtered by shard. */
 const CONSTANT_SOURCES = new Set(['run_params', 'segment_dimensions']);

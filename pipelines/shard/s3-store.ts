@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { OutputConfig } from '../../config/schema.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import {
   clientForConfig,
   DEFAULT_RETRY_POLICY,
@@ -18,7 +18,7 @@ import {
   normalizePrefix,
   s3Url,
   withRetry,
-} from '../s3client.js';
+} from '../base/s3client.js';
 import { ShardError } from './spec.js';
 import { dateFolder, SHARD_SUCCESS, SHARDS_DIR, type ShardStore, shardFolder } from './store.js';
 

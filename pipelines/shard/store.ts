@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { LoadedConfig } from '../../config/load.js';
 import { resolvePath } from '../../config/load.js';
 import type { Entity } from '../../config/schema.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import type { ShardFilterKind } from './spec.js';
 
 export const SHARDS_DIR = '_shards';

@@ -1,8 +1,8 @@
 // Chooses the Sink implementation for the output config.
 import type { LoadedConfig } from '../../config/load.js';
 import { resolvePath } from '../../config/load.js';
-import type { StageEvents } from '../events.js';
-import type { Logger } from '../log.js';
+import type { StageEvents } from '../base/events.js';
+import type { Logger } from '../base/log.js';
 import { LocalSink } from './local.js';
 import type { Sink, StagedRun } from './sink.js';
 

@@ -51,7 +51,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { publishStep, type Sink, SinkError, type StagedRun } from './sink.js';
 
 const VERSIONS = '.versions';

@@ -50,7 +50,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { OutputConfig } from '../../config/schema.js';
-import { type Logger, silentLogger } from '../log.js';
+import { type Logger, silentLogger } from '../base/log.js';
 import {
   clientForConfig,
   DEFAULT_RETRY_POLICY,
@@ -64,7 +64,7 @@ import {
   type RetryPolicy,
   s3Url,
   withRetry,
-} from '../s3client.js';
+} from '../base/s3client.js';
 import { publishStep, type Sink, SinkError, type StagedRun } from './sink.js';
 
 export type S3OutputConfig = Extract<OutputConfig, { type: 's3' }>;

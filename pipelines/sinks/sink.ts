@@ -20,8 +20,8 @@
 // - recover() never deletes the last good copy of anything.
 // - A recursive glob over a folder's history finds every partition (`<root>/<table>/**/*.parquet`): no partition
 //   is reachable only through a symlinked folder.
-import type { StageEvents } from '../events.js';
-import type { Logger } from '../log.js';
+import type { StageEvents } from '../base/events.js';
+import type { Logger } from '../base/log.js';
 
 export interface StagedRun {
   asOf: string;

@@ -3,7 +3,7 @@
 // end the statement and run another one. What is run afterwards is DuckDB's rendering of the parsed expression
 // (json_deserialize_sql), not the user's text, so a trailing comment or an unbalanced parenthesis cannot change the
 // query it is put into.
-import { Db, sqlString } from '../duckdb.js';
+import { Db, sqlString } from '../base/duckdb.js';
 import { SourceError } from './source.js';
 
 /** A node of DuckDB's serialized parse tree (json_serialize_sql). */

@@ -23,7 +23,7 @@ import {
   ObjectVanishedError,
   type RetryPolicy,
   s3Url,
-} from '../s3client.js';
+} from '../base/s3client.js';
 import { parseExpression } from './expression.js';
 import { isGzipName, verifyGzip } from './files.js';
 import { type Landed, type LandedFile, type Source, type SourceContext, SourceError } from './source.js';

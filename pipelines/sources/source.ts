@@ -1,7 +1,7 @@
 // The Source interface: where an entity's raw export comes from (a local folder, S3, a SQL warehouse).
 // A source only makes rows available as local files; DuckDB reads them in the landing stage.
 import type { CsvOptions, Entity, FileFormat } from '../../config/schema.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import type { ShardFilterKind } from '../shard/spec.js';
 
 export interface LandedFile {

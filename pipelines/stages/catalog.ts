@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelCatalog } from '../../transforms/metadata.js';
-import { Db, sqlIdent, sqlString } from '../duckdb.js';
+import { Db, sqlIdent, sqlString } from '../base/duckdb.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 import { writeDbtSources } from './dbt-sources.js';
 import { PUBLISHED_TABLES } from './export.js';

@@ -7,7 +7,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelCatalog, publishedModels } from '../../transforms/metadata.js';
 import type { Reconciliation } from '../../transforms/reconciliation.js';
-import { type Db, type Row, sqlString } from '../duckdb.js';
+import { type Db, type Row, sqlString } from '../base/duckdb.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
 import type { ExportManifest } from './exports.js';
 

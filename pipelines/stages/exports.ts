@@ -15,7 +15,7 @@ import {
   audienceExportModel,
   type Config,
 } from '../../config/schema.js';
-import { type Db, sqlIdent, sqlString } from '../duckdb.js';
+import { type Db, sqlIdent, sqlString } from '../base/duckdb.js';
 import type { FileEntry } from './export.js';
 
 export const EXPORTS_DIR = 'exports';

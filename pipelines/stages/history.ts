@@ -13,7 +13,7 @@
 // earlier release named differently (reactivation_audience.group, now audience_group) are read under the new name.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Db, sqlIdent, sqlString } from '../duckdb.js';
+import { type Db, sqlIdent, sqlString } from '../base/duckdb.js';
 
 /** Tables whose every partition restates all periods up to its as-of date: their history keeps the latest as_of. */
 export const RESTATED_TABLES: ReadonlySet<string> = new Set([

@@ -18,8 +18,8 @@ import {
   type Entity,
   type SourceConfig,
 } from '../../config/schema.js';
-import { type Db, sqlIdent, sqlString } from '../duckdb.js';
-import type { Logger } from '../log.js';
+import { type Db, sqlIdent, sqlString } from '../base/duckdb.js';
+import type { Logger } from '../base/log.js';
 import { oneLine, parseExpression } from '../sources/expression.js';
 import { findLongRecord, isBlank } from '../sources/files.js';
 import { createSource } from '../sources/index.js';

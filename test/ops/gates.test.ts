@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Db } from '../../pipelines/duckdb.js';
+import { Db } from '../../pipelines/base/duckdb.js';
 import { churn, currentRunId, type FixtureData, makeProject, reason, runs, writeData } from './support.js';
 
 /** Every other order missing (more than half of them). */

@@ -17,8 +17,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Db, sqlString } from '../../pipelines/duckdb.js';
-import { silentLogger } from '../../pipelines/log.js';
+import { Db, sqlString } from '../../pipelines/base/duckdb.js';
+import { silentLogger } from '../../pipelines/base/log.js';
 import { LocalSink } from '../../pipelines/sinks/local.js';
 import type { StagedRun } from '../../pipelines/sinks/sink.js';
 import { stopAtStep } from '../support/events.js';

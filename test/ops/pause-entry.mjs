@@ -1,6 +1,6 @@
 // Loaded into `churn` processes by the operations tests (`node --import`, see startChurn in support.ts), never by
 // the product: it subscribes to the event stream of every run in the process (the diagnostics channel of
-// pipelines/events.ts) and stops the process at a named point, so that a test knows where a kill lands.
+// pipelines/base/events.ts) and stops the process at a named point, so that a test knows where a kill lands.
 //
 // A point is a stage's name, reached when the stage starts (recover, land, transform, quality, export, report,
 // publish, catalog), or a step's name (publish-version, publish-commit, publish-swap, publish-current; an S3

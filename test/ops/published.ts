@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { listObjects } from '../../pipelines/s3client.js';
+import { listObjects } from '../../pipelines/base/s3client.js';
 
 export interface View {
   /** Published path (relative to the output root) → sha256, or `dangling` for a link that leads nowhere. */

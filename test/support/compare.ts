@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Db, sqlIdent, sqlString } from '../../pipelines/duckdb.js';
+import { type Db, sqlIdent, sqlString } from '../../pipelines/base/duckdb.js';
 import { PUBLISHED_TABLES } from '../../pipelines/stages/export.js';
 
 /** Columns whose values may differ in the last bits (sums of doubles in another order). */

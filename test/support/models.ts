@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, configSchema, type Entity } from '../../config/schema.js';
-import type { Db } from '../../pipelines/duckdb.js';
-import { silentLogger } from '../../pipelines/log.js';
+import type { Db } from '../../pipelines/base/duckdb.js';
+import { silentLogger } from '../../pipelines/base/log.js';
 import { openRunDatabase, type RunDatabase } from '../../pipelines/run/database.js';
 import { loadModels, selectModels } from '../../transforms/runner.js';
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../config/schema.js';
-import { Db } from '../../pipelines/duckdb.js';
+import { Db } from '../../pipelines/base/duckdb.js';
 import { createRunParams } from '../../transforms/params.js';
 import { runMacros } from '../../transforms/runner.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, vi } from 'vitest';
-import { createS3Client } from '../../pipelines/s3client.js';
+import { createS3Client } from '../../pipelines/base/s3client.js';
 
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 

@@ -5,14 +5,14 @@
 // are fitted and scored, and go back (appender) to be joined to the customers in SQL. When the model cannot be
 // fitted (no purchases, too few repeat buyers, no convergence) every customer still gets a row, with NULL scores,
 // bgnbd_fit says why, and the run goes on with a warning and a manifest note.
-import type { Db } from '../../pipelines/duckdb.js';
+import type { Db } from '../../pipelines/base/duckdb.js';
 import {
   type BgNbdFit,
   expectedPurchases,
   fitBgNbd,
   pAlive,
   type RfGroup,
-} from '../../pipelines/model/bgnbd.js';
+} from '../../pipelines/fit/bgnbd.js';
 import type { ModelContext, TsModel } from '../model.js';
 
 /** The horizon of expected_purchases_next_90d, in days. */

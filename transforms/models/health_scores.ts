@@ -16,15 +16,10 @@
 // health.model_max_training_rows training rows. Scoring runs in SQL from the fitted coefficients, which also give
 // each reason code's contribution (coefficient x standardised feature, summed over the code's features).
 
-import type { Db } from '../../pipelines/duckdb.js';
-import type { BgNbdFit, RfGroup } from '../../pipelines/model/bgnbd.js';
-import { fitLogistic, type LogisticFit } from '../../pipelines/model/logistic.js';
-import {
-  fitMbgNbd,
-  mbgExpectedPurchases,
-  mbgPAlive,
-  mbgProbNoPurchase,
-} from '../../pipelines/model/mbgnbd.js';
+import type { Db } from '../../pipelines/base/duckdb.js';
+import type { BgNbdFit, RfGroup } from '../../pipelines/fit/bgnbd.js';
+import { fitLogistic, type LogisticFit } from '../../pipelines/fit/logistic.js';
+import { fitMbgNbd, mbgExpectedPurchases, mbgPAlive, mbgProbNoPurchase } from '../../pipelines/fit/mbgnbd.js';
 import type { ModelContext, TsModel } from '../model.js';
 
 const FEATURES_TABLE = 'int_health_features';

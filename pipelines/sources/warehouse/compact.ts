@@ -3,8 +3,8 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entity } from '../../../config/schema.js';
-import { type Db, sqlIdent, sqlString } from '../../duckdb.js';
-import type { Logger } from '../../log.js';
+import { type Db, sqlIdent, sqlString } from '../../base/duckdb.js';
+import type { Logger } from '../../base/log.js';
 import type { CursorKind } from './state.js';
 
 export interface Compaction {

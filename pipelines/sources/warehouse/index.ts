@@ -38,8 +38,8 @@ import {
   type Entity,
   type WarehouseSourceConfig,
 } from '../../../config/schema.js';
-import { Db, sqlIdent, sqlString } from '../../duckdb.js';
-import type { Logger } from '../../log.js';
+import { Db, sqlIdent, sqlString } from '../../base/duckdb.js';
+import type { Logger } from '../../base/log.js';
 import { parseExpression, type SqlNode } from '../expression.js';
 import { PushdownError, pushdownWhere } from '../pushdown.js';
 import { type Landed, type Source, type SourceContext, SourceError } from '../source.js';

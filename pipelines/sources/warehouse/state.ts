@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../base/log.js';
 import { TS_RE } from './text.js';
 
 export const STATE_FILE = '_warehouse_state.json';

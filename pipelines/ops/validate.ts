@@ -2,12 +2,12 @@
 // could see. Sources that read local files are also landed and modelled in memory, so bad rows show up
 // as quarantine counts before the first real run.
 import { join } from 'node:path';
-import { type LoadedConfig, resolvePath } from '../config/load.js';
-import { ENTITIES } from '../config/schema.js';
-import type { Logger } from './log.js';
-import { runPipeline } from './run/index.js';
-import { createSink } from './sinks/index.js';
-import { createSource } from './sources/index.js';
+import { type LoadedConfig, resolvePath } from '../../config/load.js';
+import { ENTITIES } from '../../config/schema.js';
+import type { Logger } from '../base/log.js';
+import { runPipeline } from '../run/index.js';
+import { createSink } from '../sinks/index.js';
+import { createSource } from '../sources/index.js';
 
 export interface ValidationReport {
   checked: { name: string; ok: boolean; problem?: string }[];
