@@ -3,12 +3,12 @@
 // `--peer`: the same population as CSV files, and in turn the pipeline, a pandas script of its core metrics and a
 // DuckDB floor (one typed read of every input column), each in its own process (pipelines/bench/peer.ts).
 // Speed and memory are measured here, never in tests.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { createLogger } from './base/log.js';
+import { createLogger, type Logger } from './base/log.js';
 import { runPipeline } from './run/index.js';
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
@@ -29,6 +29,36 @@ function print(lines: BenchLine[]): void {
   }
   out.push('-'.repeat(62), `peak RSS of the process: ${peakRssMb()} MB`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/**
+ * The generated sample in `dir`: written now, or the one a previous bench wrote there for the same customers and
+ * seed (its meta.json says which), so that a large population is generated once.
+ */
+async function benchSample(
+  dir: string,
+  customers: number,
+  seed: number,
+  log: Logger,
+): Promise<{ asOf: string; rows: Record<string, number>; ms: number }> {
+  const metaFile = join(dir, 'meta.json');
+  if (existsSync(metaFile)) {
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as {
+      seed: number;
+      customers: number;
+      as_of: string;
+      rows: Record<string, number>;
+    };
+    if (meta.customers !== customers || meta.seed !== seed) {
+      throw new Error(
+        `bench: ${dir} holds a sample of ${meta.customers} customers (seed ${meta.seed}); give another --data folder ` +
+          `for ${customers} customers (seed ${seed}), or delete it`,
+      );
+    }
+    return { asOf: meta.as_of, rows: meta.rows, ms: 0 };
+  }
+  const { generateSample } = await import('./sample/generate.js');
+  return generateSample({ dir, customers, seed }, log);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -52,6 +82,11 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--rounds <n>', 'with --peer: rounds of the three, in turn (medians)', (v) => Number(v), 1)
     .option('--shards <n>', 'time one node, then n shards in turn, then their merge', Number)
+    .option('--no-single', 'with --shards: time the shards and the merge only (no single-node run)')
+    .option(
+      '--data <dir>',
+      'the bench folder: its data/sample/ is generated once and reused by later benches with the same --data (kept)',
+    )
     .addOption(new Option('--child <kind>').choices(['pipeline', 'floor']).hideHelp())
     .addOption(new Option('--config <file>').hideHelp())
     .addOption(new Option('--as-of <date>').hideHelp())
@@ -66,6 +101,8 @@ export async function main(argv: string[]): Promise<void> {
       peer?: boolean;
       rounds: number;
       shards?: number;
+      single: boolean;
+      data?: string;
       child?: 'pipeline' | 'floor';
       config?: string;
       asOf?: string;
@@ -94,14 +131,11 @@ export async function main(argv: string[]): Promise<void> {
     await benchDetection({ customers: explicit ? opts.customers : 2000, seed: opts.seed, log });
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'churn-bench-'));
+  const dir = opts.data ? resolve(opts.data) : mkdtempSync(join(tmpdir(), 'churn-bench-'));
+  const keep = opts.keep || opts.data !== undefined;
   const lines: BenchLine[] = [];
   try {
-    const { generateSample } = await import('./sample/generate.js');
-    const sample = await generateSample(
-      { dir: join(dir, 'data', 'sample'), customers: opts.customers, seed: opts.seed },
-      log,
-    );
+    const sample = await benchSample(join(dir, 'data', 'sample'), opts.customers, opts.seed, log);
     lines.push({
       stage: 'sample-data',
       ms: sample.ms,
@@ -116,7 +150,14 @@ export async function main(argv: string[]): Promise<void> {
       const { benchShards } = await import('./bench/shards.js');
       const { asOf, rows } = sample;
       const inputRows = Object.values(rows).reduce((a, b) => a + b, 0);
-      await benchShards({ dir, asOf, shards: opts.shards, customers: opts.customers, inputRows });
+      await benchShards({
+        dir,
+        asOf,
+        shards: opts.shards,
+        customers: opts.customers,
+        inputRows,
+        single: opts.single,
+      });
       return;
     }
     if (opts.peer) {
@@ -145,7 +186,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`churn-pipeline bench: ${opts.customers} customers, seed ${opts.seed}\n`);
     print(lines);
   } finally {
-    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
     else process.stdout.write(`kept ${dir}\n`);
   }
 }

@@ -2,7 +2,6 @@
 // files: a pandas script of its core metrics (pipelines/bench/peer.py; Debian's python3-pandas) and the floor, one
 // typed DuckDB read of every input column. Each runs in its own process, in turn (round after round), and reports
 // its own CPU time and peak RSS; the wall time is taken here, process start to exit.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -11,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../../config/load.js';
 import { type Config, ENTITIES, ENTITY_COLUMNS, type Entity } from '../../config/schema.js';
 import { Db, sqlIdent, sqlString } from '../base/duckdb.js';
+import { runToExit } from './process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PANDAS_SCRIPT = fileURLToPath(new URL('./peer.py', import.meta.url));
@@ -123,20 +123,7 @@ async function measure(
   command: string,
   args: string[],
 ): Promise<{ measured: Measured | undefined; output: string }> {
-  const started = performance.now();
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const code = await new Promise<number | null>((done, fail) => {
-    child.on('error', fail);
-    child.on('close', done);
-  });
-  const wall = Math.round(performance.now() - started);
+  const { code, output, wall_ms } = await runToExit(command, args);
   if (code !== 0) return { measured: undefined, output };
   const last = output
     .trim()
@@ -146,7 +133,7 @@ async function measure(
   const usage = last ? (JSON.parse(last) as Partial<ProcessUsage>) : {};
   return {
     measured: {
-      wall_ms: wall,
+      wall_ms,
       cpu_ms: usage.cpu_ms ?? Number.NaN,
       max_rss_kb: usage.max_rss_kb ?? Number.NaN,
     },
