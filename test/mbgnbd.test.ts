@@ -344,28 +344,42 @@ describe('closed forms against Monte Carlo', () => {
     [5, 20, 30],
   ];
 
-  it(`MBG/NBD: P(alive), E[purchases] and P(no purchase) over ${horizon} weeks`, () => {
-    const params = HAVE_CDNOW ? cdnowFit() : LIFETIMES_MBG_CDNOW;
-    const draws = drawCustomers(params, 200_000, horizon, 20250101);
+  /** One model's closed forms against the posterior means of `seed`'s draws from its prior, for every history. */
+  function expectClosedFormsAgree(
+    model: 'mbg' | 'bg',
+    params: BgNbdParams,
+    seed: number,
+    forms: {
+      alive: (params: BgNbdParams, ...history: History) => number;
+      purchases: (params: BgNbdParams, t: number, ...history: History) => number;
+      noPurchase: (params: BgNbdParams, t: number, ...history: History) => number;
+    },
+  ): void {
+    const draws = drawCustomers(params, 200_000, horizon, seed);
     for (const h of histories) {
-      const label = `MBG/NBD history ${h.join(', ')}`;
-      const mc = posteriorMeans('mbg', draws, h, QUANTITIES);
-      expectAgrees(mbgPAlive(params, ...h), mc.alive, `${label}: P(alive)`);
-      expectAgrees(mbgExpectedPurchases(params, horizon, ...h), mc.purchases, `${label}: E[purchases]`);
-      expectAgrees(mbgProbNoPurchase(params, horizon, ...h), mc.noPurchase, `${label}: P(no purchase)`);
+      const label = `${model === 'mbg' ? 'MBG/NBD' : 'BG/NBD'} history ${h.join(', ')}`;
+      const mc = posteriorMeans(model, draws, h, QUANTITIES);
+      expectAgrees(forms.alive(params, ...h), mc.alive, `${label}: P(alive)`);
+      expectAgrees(forms.purchases(params, horizon, ...h), mc.purchases, `${label}: E[purchases]`);
+      expectAgrees(forms.noPurchase(params, horizon, ...h), mc.noPurchase, `${label}: P(no purchase)`);
     }
+  }
+
+  it(`MBG/NBD: P(alive), E[purchases] and P(no purchase) over ${horizon} weeks`, () => {
+    expectClosedFormsAgree('mbg', HAVE_CDNOW ? cdnowFit() : LIFETIMES_MBG_CDNOW, 20250101, {
+      alive: mbgPAlive,
+      purchases: mbgExpectedPurchases,
+      noPurchase: mbgProbNoPurchase,
+    });
   });
 
   it(`BG/NBD: bgProbNoPurchase and expectedPurchases over ${horizon} weeks`, () => {
     const params = LIFETIMES_BG_CDNOW;
-    const draws = drawCustomers(params, 200_000, horizon, 20250102);
-    for (const h of histories) {
-      const label = `BG/NBD history ${h.join(', ')}`;
-      const mc = posteriorMeans('bg', draws, h, QUANTITIES);
-      expectAgrees(pAlive(params, ...h), mc.alive, `${label}: P(alive)`);
-      expectAgrees(expectedPurchases(params, horizon, ...h), mc.purchases, `${label}: E[purchases]`);
-      expectAgrees(bgProbNoPurchase(params, horizon, ...h), mc.noPurchase, `${label}: P(no purchase)`);
-    }
+    expectClosedFormsAgree('bg', params, 20250102, {
+      alive: pAlive,
+      purchases: expectedPurchases,
+      noPurchase: bgProbNoPurchase,
+    });
     // x = 0: always alive under BG/NBD, so P(no purchase) is the gamma mixture's ((alpha + T) / (alpha + T + t))^r.
     const { r, alpha } = params;
     expect(bgProbNoPurchase(params, 13, 0, 0, 30)).toBeCloseTo(((alpha + 30) / (alpha + 43)) ** r, 14);

@@ -167,12 +167,20 @@ export function pAlive(params: BgNbdParams, x: number, tx: number, T: number): n
  */
 export function expectedPurchases(params: BgNbdParams, t: number, x: number, tx: number, T: number): number {
   if (t <= 0) return 0;
+  return besideAOne(params, (p) => conditionalExpectation(p, t, x, tx, T));
+}
+
+/**
+ * `f` at `params`; at a = 1 (where the expectations of both models are 0/0) the mean of `f` at a = 1 - 1e-6 and
+ * a = 1 + 1e-6.
+ */
+export function besideAOne(params: BgNbdParams, f: (params: BgNbdParams) => number): number {
   if (Math.abs(params.a - 1) < 1e-6) {
-    const below = conditionalExpectation({ ...params, a: 1 - 1e-6 }, t, x, tx, T);
-    const above = conditionalExpectation({ ...params, a: 1 + 1e-6 }, t, x, tx, T);
+    const below = f({ ...params, a: 1 - 1e-6 });
+    const above = f({ ...params, a: 1 + 1e-6 });
     return (below + above) / 2;
   }
-  return conditionalExpectation(params, t, x, tx, T);
+  return f(params);
 }
 
 function conditionalExpectation(params: BgNbdParams, t: number, x: number, tx: number, T: number): number {
@@ -323,6 +331,31 @@ export type RfObjective = (
   grad: number[] | null,
 ) => number;
 
+/** The objective where it cannot be evaluated: +Infinity, with a zero gradient. */
+export function failedObjective(grad: number[] | null): number {
+  if (grad) grad.fill(0);
+  return Number.POSITIVE_INFINITY;
+}
+
+/** (r, alpha, a, b) = exp(theta); null when a component of theta is out of bounds (|theta_i| > MAX_ABS_LOG_PARAM). */
+export function paramsOfTheta(theta: readonly number[]): [number, number, number, number] | null {
+  for (const t of theta) if (!(Math.abs(t) <= MAX_ABS_LOG_PARAM)) return null;
+  return [Math.exp(theta[0]!), Math.exp(theta[1]!), Math.exp(theta[2]!), Math.exp(theta[3]!)];
+}
+
+/** The log-likelihood's terms that depend on the parameters alone; the digammas only for a gradient (else 0). */
+export function parameterTerms(r: number, alpha: number, a: number, b: number, withGradient: boolean) {
+  return {
+    lnAlpha: Math.log(alpha),
+    lgR: lnGamma(r),
+    lgB: lnGamma(b),
+    lgAB: lnGamma(a + b),
+    psiR: withGradient ? digamma(r) : 0,
+    psiB: withGradient ? digamma(b) : 0,
+    psiAB: withGradient ? digamma(a + b) : 0,
+  };
+}
+
 /**
  * lifetimes' objective: -(1/N) sum_g n_g ln L_g + penalizer * (r^2 + alpha^2 + a^2 + b^2), with theta = ln(r, alpha,
  * a, b). ln L_g = A1 + A2 + ln(exp(A3) + [x > 0] exp(A4)), the two terms combined as max + log1p(exp(-|A3 - A4|)).
@@ -334,23 +367,12 @@ function objective(
   penalizer: number,
   grad: number[] | null,
 ): number {
-  const fail = (): number => {
-    if (grad) grad.fill(0);
-    return Number.POSITIVE_INFINITY;
-  };
-  for (const t of theta) if (!(Math.abs(t) <= MAX_ABS_LOG_PARAM)) return fail();
-  const r = Math.exp(theta[0]!);
-  const alpha = Math.exp(theta[1]!);
-  const a = Math.exp(theta[2]!);
-  const b = Math.exp(theta[3]!);
-  const lnAlpha = Math.log(alpha);
+  const fail = (): number => failedObjective(grad);
+  const params = paramsOfTheta(theta);
+  if (!params) return fail();
+  const [r, alpha, a, b] = params;
   const lnA = Math.log(a);
-  const lgR = lnGamma(r);
-  const lgB = lnGamma(b);
-  const lgAB = lnGamma(a + b);
-  const psiR = grad ? digamma(r) : 0;
-  const psiB = grad ? digamma(b) : 0;
-  const psiAB = grad ? digamma(a + b) : 0;
+  const { lnAlpha, lgR, lgB, lgAB, psiR, psiB, psiAB } = parameterTerms(r, alpha, a, b, grad !== null);
 
   // ll is summed with Neumaier's compensation: its rounding is what limits how flat a minimum can be resolved.
   let ll = 0;

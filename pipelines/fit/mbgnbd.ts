@@ -10,12 +10,15 @@ import {
   type BgNbdFit,
   type BgNbdFitOptions,
   type BgNbdParams,
+  besideAOne,
   digamma,
+  failedObjective,
   fitRfModel,
   lnGamma,
   lnHyp2f1,
-  MAX_ABS_LOG_PARAM,
   type Prepared,
+  parameterTerms,
+  paramsOfTheta,
   probNoPurchaseGivenPAlive,
   type RfGroup,
   rfLogLikelihood,
@@ -48,12 +51,7 @@ export function mbgExpectedPurchases(
   T: number,
 ): number {
   if (t <= 0) return 0;
-  if (Math.abs(params.a - 1) < 1e-6) {
-    const below = conditionalExpectation({ ...params, a: 1 - 1e-6 }, t, x, tx, T);
-    const above = conditionalExpectation({ ...params, a: 1 + 1e-6 }, t, x, tx, T);
-    return (below + above) / 2;
-  }
-  return conditionalExpectation(params, t, x, tx, T);
+  return besideAOne(params, (p) => conditionalExpectation(p, t, x, tx, T));
 }
 
 function conditionalExpectation(params: BgNbdParams, t: number, x: number, tx: number, T: number): number {
@@ -121,12 +119,10 @@ function mbgObjective(
   penalizer: number,
   grad: number[] | null,
 ): number {
-  const fail = (): number => {
-    if (grad) grad.fill(0);
-    return Number.POSITIVE_INFINITY;
-  };
-  for (const t of theta) if (!(Math.abs(t) <= MAX_ABS_LOG_PARAM)) return fail();
-  const [r, alpha, a, b] = theta.map(Math.exp) as [number, number, number, number];
+  const fail = (): number => failedObjective(grad);
+  const params = paramsOfTheta(theta);
+  if (!params) return fail();
+  const [r, alpha, a, b] = params;
   const d = new Float64Array(4); // d ln L / d (r, alpha, a, b)
   const ll = new CompensatedSum();
   const perX = xTerms(data, r, alpha, a, b, ll, grad ? d : null);
@@ -154,13 +150,7 @@ function xTerms(
   ll: CompensatedSum,
   d: Float64Array | null,
 ): { lnBx: Float64Array; invBx: Float64Array } {
-  const lnAlpha = Math.log(alpha);
-  const lgR = lnGamma(r);
-  const lgB = lnGamma(b);
-  const lgAB = lnGamma(a + b);
-  const psiR = d ? digamma(r) : 0;
-  const psiB = d ? digamma(b) : 0;
-  const psiAB = d ? digamma(a + b) : 0;
+  const { lnAlpha, lgR, lgB, lgAB, psiR, psiB, psiAB } = parameterTerms(r, alpha, a, b, d !== null);
   const nx = data.xs.length;
   const lnBx = new Float64Array(nx);
   const invBx = new Float64Array(nx);

@@ -3,7 +3,7 @@
 // seed and size give byte-identical files on any number of threads; nothing is looped in JavaScript.
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -61,8 +61,11 @@ export const WINBACK_CAMPAIGN_PREFIX = 'winback-';
 /** Below this many customers the planted bad rows would exceed ~0.5% of some entity: none are planted. */
 const PLANT_BAD_ROWS_MIN_CUSTOMERS = 250;
 const MAX_CUSTOMERS = 20_000_000;
-/** DuckDB's memory for the generator; the big sorted writes spill to a temporary folder beyond it. */
-const MEMORY_LIMIT = '4GB';
+/**
+ * DuckDB's memory for the generator: half the machine's, at least 4 GB. The big sorted writes spill to a temporary
+ * folder beyond it, but the per-customer event lists of a million customers do not fit in 4 GB.
+ */
+const MEMORY_LIMIT = `${Math.max(4, Math.floor(totalmem() / 2 ** 31))}GB`;
 
 export const ARCHETYPES = [
   'steady',

@@ -11,10 +11,11 @@ create or replace macro rejection(column_name, reason, value) as
 create or replace macro missing_problem(value) as
     case when value is null then 'missing required value' end;
 
--- Unparseable, before 1970, or after the moment the run started.
+-- Unparseable, before 1970, or after the moment the run started. `raw` is the value as landed (a value its reader
+-- typed has parsed).
 create or replace macro timestamp_problem(ts, raw, run_started_at) as
     case
-        when clean_text(raw) is not null and ts is null then 'unparseable timestamp'
+        when clean_text(landed_text(raw)) is not null and ts is null then 'unparseable timestamp'
         when ts < timestamptz '1970-01-01 00:00:00+00' then 'timestamp before 1970'
         when ts > run_started_at then 'timestamp after the run started'
     end;
@@ -30,3 +31,11 @@ create or replace macro accepted_problem(value, accepted) as
         when value is not null and not list_contains(accepted, value)
             then 'not one of ' || array_to_string(accepted, ', ')
     end;
+
+-- A required timestamp: missing, or one of the problems above.
+create or replace macro required_timestamp_problem(ts, raw, run_started_at) as
+    coalesce(missing_problem(raw), timestamp_problem(ts, raw, run_started_at));
+
+-- A customer_id that names no good row of the customers export (when there is one).
+create or replace macro orphan_problem(is_orphan) as
+    case when is_orphan then 'unknown customer_id (not in the customers export)' end;

@@ -57,20 +57,19 @@ judged as (
     left join outcomes_at_d using (customer_id)
 ),
 
--- Mann-Whitney: average ranks of each score, ties sharing their mean rank.
+-- Mann-Whitney: the mean rank of each score (sql/macros/auc.sql).
 ranked as (
     select
         churned,
-        rank() over (order by p_churn) + (count(*) over (partition by p_churn) - 1) / 2.0 as rank_p_churn,
-        rank() over (order by days_since_last_activity)
-            + (count(*) over (partition by days_since_last_activity) - 1) / 2.0 as rank_recency
+        mean_rank(p_churn) as rank_p_churn,
+        mean_rank(days_since_last_activity) as rank_recency
     from judged
 ),
 
 ranked_p_alive as (
     select
         churned,
-        rank() over (order by -p_alive) + (count(*) over (partition by p_alive) - 1) / 2.0 as rank_dead
+        mean_rank(-p_alive) as rank_dead
     from judged
     where p_alive is not null
 ),
@@ -78,31 +77,27 @@ ranked_p_alive as (
 ranked_p_decline as (
     select
         declined,
-        rank() over (order by p_decline) + (count(*) over (partition by p_decline) - 1) / 2.0 as rank_decline
+        mean_rank(p_decline) as rank_decline
     from judged
     where p_decline is not null and declined is not null
 ),
 
 auc_p_decline as (
     select
-        (sum(rank_decline) filter (where declined = 1) - sum(declined) * (sum(declined) + 1) / 2.0)
-            / nullif(sum(declined) * sum(1 - declined), 0) as auc_p_decline
+        mann_whitney_auc(rank_decline, declined) as auc_p_decline
     from ranked_p_decline
 ),
 
 auc_of as (
     select
-        (sum(rank_p_churn) filter (where churned = 1) - sum(churned) * (sum(churned) + 1) / 2.0)
-            / nullif(sum(churned) * sum(1 - churned), 0) as auc,
-        (sum(rank_recency) filter (where churned = 1) - sum(churned) * (sum(churned) + 1) / 2.0)
-            / nullif(sum(churned) * sum(1 - churned), 0) as auc_recency
+        mann_whitney_auc(rank_p_churn, churned) as auc,
+        mann_whitney_auc(rank_recency, churned) as auc_recency
     from ranked
 ),
 
 auc_p_alive as (
     select
-        (sum(rank_dead) filter (where churned = 1) - sum(churned) * (sum(churned) + 1) / 2.0)
-            / nullif(sum(churned) * sum(1 - churned), 0) as auc_p_alive
+        mann_whitney_auc(rank_dead, churned) as auc_p_alive
     from ranked_p_alive
 ),
 
@@ -150,11 +145,13 @@ overall as (
     cross join auc_p_decline
 ),
 
-by_status as (
+-- Per status (section 'status') and per risk decile (section 'decile'): the same measures over each group, but for
+-- flagged_share (of all customers, for a status; within the decile) and median_lead_days (of the flagged in a decile).
+by_group as (
     select
-        'status' as section,
-        judged.status,
-        0 as risk_decile,
+        case when grouping(judged.status) = 0 then 'status' else 'decile' end as section,
+        case when grouping(judged.status) = 0 then judged.status else 'all' end as status,
+        case when grouping(judged.risk_decile) = 0 then judged.risk_decile else 0 end as risk_decile,
         count(*) as customers,
         sum(judged.churned) as churned,
         avg(judged.churned) as churn_rate,
@@ -168,44 +165,23 @@ by_status as (
         null::double as auc_p_alive,
         null::double as auc_p_decline,
         avg((judged.p_churn - judged.churned) ^ 2) as brier_score,
-        count(*) / max(totals.customers) as flagged_share,
-        median(judged.lead_days) as median_lead_days
+        case
+            when grouping(judged.status) = 0 then count(*) / max(totals.customers)
+            else avg(judged.is_flagged::integer)
+        end as flagged_share,
+        case
+            when grouping(judged.status) = 0 then median(judged.lead_days)
+            else median(judged.lead_days) filter (where judged.is_flagged)
+        end as median_lead_days
     from judged
     cross join totals
-    group by judged.status
-),
-
-by_decile as (
-    select
-        'decile' as section,
-        'all' as status,
-        judged.risk_decile,
-        count(*) as customers,
-        sum(judged.churned) as churned,
-        avg(judged.churned) as churn_rate,
-        avg(judged.p_churn) as predicted_p_churn,
-        avg(judged.churned) as precision,
-        sum(judged.churned) / nullif(max(totals.churned), 0) as recall,
-        avg(judged.drifted) as drift_precision,
-        avg(judged.churned) / nullif(max(totals.churn_rate), 0) as lift,
-        null::double as auc,
-        null::double as auc_recency,
-        null::double as auc_p_alive,
-        null::double as auc_p_decline,
-        avg((judged.p_churn - judged.churned) ^ 2) as brier_score,
-        avg(judged.is_flagged::integer) as flagged_share,
-        median(judged.lead_days) filter (where judged.is_flagged) as median_lead_days
-    from judged
-    cross join totals
-    group by judged.risk_decile
+    group by grouping sets ((judged.status), (judged.risk_decile))
 ),
 
 sections as (
     select * from overall
     union all
-    select * from by_status
-    union all
-    select * from by_decile
+    select * from by_group
 ),
 
 early_warning_backtest as (

@@ -55,8 +55,8 @@ checked as (
         coalesce(
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('quantity', number_problem(quantity, quantity_raw), quantity_raw),
-            rejection('occurred_at', coalesce(missing_problem(occurred_at_raw), timestamp_problem(occurred_at, landed_text(occurred_at_raw), run_started_at)), occurred_at_raw::varchar),
-            rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
+            rejection('occurred_at', required_timestamp_problem(occurred_at, occurred_at_raw, run_started_at), occurred_at_raw::varchar),
+            rejection('customer_id', orphan_problem(is_orphan), customer_id)
         ) as rejection
     from typed
 )

@@ -49,9 +49,9 @@ row_checked as materialized (
         coalesce(
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('marketing_consent', bool_problem(marketing_consent, marketing_consent_raw), marketing_consent_raw),
-            rejection('signup_at', timestamp_problem(signup_at, landed_text(signup_at_raw), run_started_at), signup_at_raw::varchar),
-            rejection('consent_at', timestamp_problem(consent_at, landed_text(consent_at_raw), run_started_at), consent_at_raw::varchar),
-            rejection('cancelled_at', timestamp_problem(cancelled_at, landed_text(cancelled_at_raw), run_started_at), cancelled_at_raw::varchar)
+            rejection('signup_at', timestamp_problem(signup_at, signup_at_raw, run_started_at), signup_at_raw::varchar),
+            rejection('consent_at', timestamp_problem(consent_at, consent_at_raw, run_started_at), consent_at_raw::varchar),
+            rejection('cancelled_at', timestamp_problem(cancelled_at, cancelled_at_raw, run_started_at), cancelled_at_raw::varchar)
         ) as row_rejection
     from typed
 ),

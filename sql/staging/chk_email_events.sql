@@ -79,8 +79,8 @@ checked as (
         coalesce(
             rejection('customer_id', case when has_no_customer then 'neither customer_id nor email' end, null),
             rejection('event_type', coalesce(missing_problem(event_type), accepted_problem(event_type, ['sent', 'delivered', 'open', 'click', 'bounce', 'unsubscribe', 'spam_complaint'])), event_type),
-            rejection('occurred_at', coalesce(missing_problem(occurred_at_raw), timestamp_problem(occurred_at, landed_text(occurred_at_raw), run_started_at)), occurred_at_raw::varchar),
-            rejection('customer_id', case when is_orphan_id then 'unknown customer_id (not in the customers export)' end, customer_id),
+            rejection('occurred_at', required_timestamp_problem(occurred_at, occurred_at_raw, run_started_at), occurred_at_raw::varchar),
+            rejection('customer_id', orphan_problem(is_orphan_id), customer_id),
             rejection('email', case when is_orphan_email then 'e-mail address of no known customer' end, null)
         ) as rejection
     from typed

@@ -52,10 +52,10 @@ row_checked as materialized (
             rejection('invoice_id', missing_problem(invoice_id), null),
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('amount', number_problem(amount, amount_raw), amount_raw),
-            rejection('issued_at', coalesce(missing_problem(issued_at_raw), timestamp_problem(issued_at, landed_text(issued_at_raw), run_started_at)), issued_at_raw::varchar),
+            rejection('issued_at', required_timestamp_problem(issued_at, issued_at_raw, run_started_at), issued_at_raw::varchar),
             rejection('due_at', coalesce(missing_problem(due_at_raw), case when due_at is null then 'unparseable timestamp' end), due_at_raw::varchar),
-            rejection('paid_at', timestamp_problem(paid_at, landed_text(paid_at_raw), run_started_at), paid_at_raw::varchar),
-            rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
+            rejection('paid_at', timestamp_problem(paid_at, paid_at_raw, run_started_at), paid_at_raw::varchar),
+            rejection('customer_id', orphan_problem(is_orphan), customer_id)
         ) as row_rejection
     from typed
 ),

@@ -58,8 +58,8 @@ row_checked as materialized (
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('amount', coalesce(number_problem(amount, amount_raw), missing_problem(amount)), amount_raw),
             rejection('status', accepted_problem(status, ['completed', 'cancelled', 'refunded']), status),
-            rejection('ordered_at', coalesce(missing_problem(ordered_at_raw), timestamp_problem(ordered_at, landed_text(ordered_at_raw), run_started_at)), ordered_at_raw::varchar),
-            rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
+            rejection('ordered_at', required_timestamp_problem(ordered_at, ordered_at_raw, run_started_at), ordered_at_raw::varchar),
+            rejection('customer_id', orphan_problem(is_orphan), customer_id)
         ) as row_rejection
     from typed
 ),

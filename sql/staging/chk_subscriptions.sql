@@ -53,10 +53,10 @@ row_checked as materialized (
             rejection('subscription_id', missing_problem(subscription_id), null),
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('mrr', coalesce(number_problem(mrr, mrr_raw), case when mrr < 0 then 'negative mrr' end), mrr_raw),
-            rejection('started_at', coalesce(missing_problem(started_at_raw), timestamp_problem(started_at, landed_text(started_at_raw), run_started_at)), started_at_raw::varchar),
-            rejection('ended_at', timestamp_problem(ended_at, landed_text(ended_at_raw), run_started_at), ended_at_raw::varchar),
+            rejection('started_at', required_timestamp_problem(started_at, started_at_raw, run_started_at), started_at_raw::varchar),
+            rejection('ended_at', timestamp_problem(ended_at, ended_at_raw, run_started_at), ended_at_raw::varchar),
             rejection('ended_at', case when ended_at < started_at then 'ended before it started' end, ended_at_raw::varchar),
-            rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
+            rejection('customer_id', orphan_problem(is_orphan), customer_id)
         ) as row_rejection
     from typed
 ),

@@ -60,8 +60,8 @@ row_checked as materialized (
                 when survey_type = 'csat' and (score < 1 or score > csat_scale or score <> floor(score))
                     then 'CSAT score outside 1-' || csat_scale
             end, score_raw),
-            rejection('responded_at', coalesce(missing_problem(responded_at_raw), timestamp_problem(responded_at, landed_text(responded_at_raw), run_started_at)), responded_at_raw::varchar),
-            rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
+            rejection('responded_at', required_timestamp_problem(responded_at, responded_at_raw, run_started_at), responded_at_raw::varchar),
+            rejection('customer_id', orphan_problem(is_orphan), customer_id)
         ) as row_rejection
     from typed
 ),

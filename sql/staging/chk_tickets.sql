@@ -51,9 +51,9 @@ row_checked as materialized (
             rejection('ticket_id', missing_problem(ticket_id), null),
             rejection('customer_id', missing_problem(customer_id), null),
             rejection('is_complaint', bool_problem(is_complaint, is_complaint_raw), is_complaint_raw),
-            rejection('opened_at', coalesce(missing_problem(opened_at_raw), timestamp_problem(opened_at, landed_text(opened_at_raw), run_started_at)), opened_at_raw::varchar),
-            rejection('resolved_at', timestamp_problem(resolved_at, landed_text(resolved_at_raw), run_started_at), resolved_at_raw::varchar),
-            rejection('customer_id', case when is_orphan then 'unknown customer_id (not in the customers export)' end, customer_id)
+            rejection('opened_at', required_timestamp_problem(opened_at, opened_at_raw, run_started_at), opened_at_raw::varchar),
+            rejection('resolved_at', timestamp_problem(resolved_at, resolved_at_raw, run_started_at), resolved_at_raw::varchar),
+            rejection('customer_id', orphan_problem(is_orphan), customer_id)
         ) as row_rejection
     from typed
 ),

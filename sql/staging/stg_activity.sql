@@ -28,10 +28,6 @@ activity as (
     from checked
     cross join params
     where checked.occurred_at < params.as_of_end
-),
-
-final as (
-    select * from activity
 )
 
-select * from final
+select * from activity

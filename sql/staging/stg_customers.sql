@@ -73,10 +73,6 @@ customers as (
         cancelled_at
 
     from all_customers
-),
-
-final as (
-    select * from customers
 )
 
-select * from final
+select * from customers

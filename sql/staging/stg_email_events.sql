@@ -27,10 +27,6 @@ email_events as (
     from checked
     cross join params
     where checked.occurred_at < params.as_of_end
-),
-
-final as (
-    select * from email_events
 )
 
-select * from final
+select * from email_events

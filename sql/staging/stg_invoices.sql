@@ -30,10 +30,6 @@ invoices as (
     from checked
     cross join params
     where checked.issued_at < params.as_of_end
-),
-
-final as (
-    select * from invoices
 )
 
-select * from final
+select * from invoices

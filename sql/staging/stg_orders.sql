@@ -30,10 +30,6 @@ orders as (
     from checked
     cross join params
     where checked.ordered_at < params.as_of_end
-),
-
-final as (
-    select * from orders
 )
 
-select * from final
+select * from orders

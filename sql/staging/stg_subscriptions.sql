@@ -34,10 +34,6 @@ subscriptions as (
     from checked
     cross join params
     where checked.started_at < params.as_of_end
-),
-
-final as (
-    select * from subscriptions
 )
 
-select * from final
+select * from subscriptions

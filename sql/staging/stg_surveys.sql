@@ -30,10 +30,6 @@ surveys as (
     from checked
     cross join params
     where checked.responded_at < params.as_of_end
-),
-
-final as (
-    select * from surveys
 )
 
-select * from final
+select * from surveys

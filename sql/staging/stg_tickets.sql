@@ -29,10 +29,6 @@ tickets as (
     from checked
     cross join params
     where checked.opened_at < params.as_of_end
-),
-
-final as (
-    select * from tickets
 )
 
-select * from final
+select * from tickets

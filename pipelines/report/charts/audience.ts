@@ -1,7 +1,18 @@
 // The reactivation audience: candidates and exclusions, target vs control, and the lift of earlier audiences.
 import type { AudienceGroupRow, ExclusionRow, OutcomeRow } from '../data.js';
 import { int, pct, words } from '../format.js';
-import { type Chart, chart, HEIGHT, last, PERIOD_AXIS, placeholder, STATUS_COLORS, WIDTH } from './spec.js';
+import {
+  type Chart,
+  chart,
+  colorBy,
+  HEIGHT,
+  horizontalBars,
+  last,
+  PERIOD_AXIS,
+  placeholder,
+  STATUS_COLORS,
+  WIDTH,
+} from './spec.js';
 
 export function exclusionsChart(rows: ExclusionRow[]): Chart {
   const id = 'audience-exclusions';
@@ -35,32 +46,11 @@ export function exclusionsChart(rows: ExclusionRow[]): Chart {
           ? `${int(excludedTotal)} left out, most for ${words(topExcluded.reason)} (${int(topExcluded.customers)}).`
           : 'Nobody left out.',
     },
-    {
-      width: WIDTH - 140,
-      height: Math.max(60, 22 * values.length),
-      data: { values },
-      encoding: {
-        y: { field: 'name', type: 'nominal', title: null, sort: null },
-        x: { field: 'customers', type: 'quantitative', title: 'customers' },
-      },
-      layer: [
-        {
-          mark: { type: 'bar' },
-          encoding: {
-            color: {
-              field: 'kind',
-              type: 'nominal',
-              title: null,
-              scale: { domain: ['in the audience', 'left out'], range: ['#4c9f70', '#c3c9d0'] },
-            },
-          },
-        },
-        {
-          mark: { type: 'text', align: 'left', dx: 3, fontSize: 10.5, color: '#333' },
-          encoding: { text: { field: 'customers', type: 'quantitative', format: ',' } },
-        },
-      ],
-    },
+    horizontalBars(
+      values,
+      { by: 'kind', domain: ['in the audience', 'left out'], range: ['#4c9f70', '#c3c9d0'] },
+      WIDTH - 140,
+    ),
   );
 }
 
@@ -88,15 +78,11 @@ export function audienceGroupsChart(rows: AudienceGroupRow[]): Chart {
       encoding: {
         y: { field: 'audience_group', type: 'nominal', title: null, sort: ['target', 'control'] },
         x: { field: 'customers', type: 'quantitative', title: 'customers', stack: 'zero' },
-        color: {
-          field: 'status',
-          type: 'nominal',
-          title: null,
-          scale: {
-            domain: ['at risk', 'silent churn', 'churned'],
-            range: [STATUS_COLORS.at_risk, STATUS_COLORS.silent_churn, STATUS_COLORS.churned],
-          },
-        },
+        color: colorBy(
+          'status',
+          ['at risk', 'silent churn', 'churned'],
+          ['at_risk', 'silent_churn', 'churned'].map((s) => STATUS_COLORS[s] ?? '#888'),
+        ),
         tooltip: [
           { field: 'audience_group', title: 'group' },
           { field: 'status', title: 'status' },
@@ -165,12 +151,7 @@ export function outcomesChart(rows: OutcomeRow[] | null): Chart | undefined {
           mark: { type: 'bar' },
           encoding: {
             y: { field: 'reactivation_pct', type: 'quantitative', title: 'came back %' },
-            color: {
-              field: 'audience_group',
-              type: 'nominal',
-              title: null,
-              scale: { domain: ['target', 'control'], range: ['#2e6f9e', '#9aa5b1'] },
-            },
+            color: colorBy('audience_group', ['target', 'control'], ['#2e6f9e', '#9aa5b1']),
             opacity: { condition: { test: "datum.status === 'incomplete'", value: 0.45 }, value: 1 },
             tooltip: [
               { field: 'audience_as_of', title: 'audience date' },

@@ -41,12 +41,18 @@ export function reasonsChart(reasons: CountRow[], flagged: number): Chart {
   );
 }
 
+const NO_BACKTEST = 'Less than one horizon of history: no backtest yet.';
+
+/** The backtest's highest risk decile (undefined without a backtest). */
+function topDecile(deciles: DecileRow[]): DecileRow | undefined {
+  return deciles.find((d) => d.risk_decile === Math.max(...deciles.map((x) => x.risk_decile)));
+}
+
 export function liftChart(overall: BacktestOverall | null, deciles: DecileRow[]): Chart {
   const id = 'backtest-lift';
-  const title = 'Early-warning backtest: lift by risk decile';
-  const top = deciles.find((d) => d.risk_decile === Math.max(...deciles.map((x) => x.risk_decile)));
+  const top = topDecile(deciles);
   if (!overall || !top)
-    return placeholder(id, 'health', title, 'Less than one horizon of history: no backtest yet.');
+    return placeholder(id, 'health', 'Early-warning backtest: lift by risk decile', NO_BACKTEST);
   return chart(
     id,
     'health',
@@ -93,10 +99,8 @@ export function liftChart(overall: BacktestOverall | null, deciles: DecileRow[])
 
 export function calibrationChart(overall: BacktestOverall | null, deciles: DecileRow[]): Chart {
   const id = 'backtest-calibration';
-  const title = 'Early-warning backtest: calibration';
-  const top = deciles.find((d) => d.risk_decile === Math.max(...deciles.map((x) => x.risk_decile)));
-  if (!overall || !top)
-    return placeholder(id, 'health', title, 'Less than one horizon of history: no backtest yet.');
+  const top = topDecile(deciles);
+  if (!overall || !top) return placeholder(id, 'health', 'Early-warning backtest: calibration', NO_BACKTEST);
   const values = deciles.map((d) => ({
     risk_decile: d.risk_decile,
     predicted: 100 * d.predicted_p_churn,

@@ -1,7 +1,7 @@
 // Data quality, from the quarantine table and the manifest: quarantine by reason, the gates, the reconciliation.
 import type { QuarantineRow, ReportManifest } from '../data.js';
 import { int, money, pct, words } from '../format.js';
-import { type Chart, chart, placeholder, WIDTH } from './spec.js';
+import { type Chart, chart, colorBy, placeholder, WIDTH } from './spec.js';
 
 export function quarantineChart(rows: QuarantineRow[], manifest: ReportManifest): Chart {
   const id = 'quarantine';
@@ -66,12 +66,10 @@ export function gatesChart(manifest: ReportManifest): Chart {
       text: `Quality gates: ${int(checks.length)} checks, ${by('pass')} passed, ${by('warn')} warned, ${by('fail')} failed`,
       subtitle: warned ? `Warning: ${warned.message.slice(0, 110)}` : 'Nothing to look at.',
     },
-    {
-      width: WIDTH - 140,
-      height: Math.max(60, 22 * new Set(checks.map((c) => c.check)).size),
-      data: { values: values.filter((v) => v.checks > 0) },
-      mark: { type: 'bar' },
-      encoding: {
+    stackedBars(
+      new Set(checks.map((c) => c.check)).size,
+      values.filter((v) => v.checks > 0),
+      {
         y: { field: 'check', type: 'nominal', title: null, sort: null },
         x: {
           field: 'checks',
@@ -80,19 +78,14 @@ export function gatesChart(manifest: ReportManifest): Chart {
           stack: 'zero',
           axis: { tickMinStep: 1 },
         },
-        color: {
-          field: 'status',
-          type: 'nominal',
-          title: null,
-          scale: { domain: ['pass', 'warn', 'fail'], range: ['#4c9f70', '#f2a541', '#d1495b'] },
-        },
+        color: colorBy('status', ['pass', 'warn', 'fail'], ['#4c9f70', '#f2a541', '#d1495b']),
         tooltip: [
           { field: 'check', title: 'check' },
           { field: 'status', title: 'status' },
           { field: 'checks', title: 'checks' },
         ],
       },
-    },
+    ),
   );
 }
 
@@ -133,12 +126,10 @@ export function reconciliationChart(manifest: ReportManifest): Chart {
       text: `Reconciliation ${balanced ? 'balanced' : 'NOT balanced'}: ${int(total('landed'))} rows = ${int(total('staged'))} staged + ${int(total('quarantined'))} quarantined + ${int(total('left_out_by_where') + total('after_as_of'))} left out`,
       subtitle: moneyLines.length ? moneyLines.map((m) => `${m}.`) : undefined,
     },
-    {
-      width: WIDTH - 140,
-      height: Math.max(60, 22 * rows.length),
-      data: { values: values.filter((v) => v.rows > 0) },
-      mark: { type: 'bar' },
-      encoding: {
+    stackedBars(
+      rows.length,
+      values.filter((v) => v.rows > 0),
+      {
         y: { field: 'entity', type: 'nominal', title: null, sort: null },
         x: {
           field: 'rows',
@@ -147,21 +138,28 @@ export function reconciliationChart(manifest: ReportManifest): Chart {
           stack: 'normalize',
           axis: { format: '%' },
         },
-        color: {
-          field: 'part',
-          type: 'nominal',
-          title: null,
-          scale: {
-            domain: parts.map(([, p]) => p),
-            range: ['#4c9f70', '#d1495b', '#9aa5b1', '#c3c9d0', '#000000'],
-          },
-        },
+        color: colorBy(
+          'part',
+          parts.map(([, p]) => p),
+          ['#4c9f70', '#d1495b', '#9aa5b1', '#c3c9d0', '#000000'],
+        ),
         tooltip: [
           { field: 'entity', title: 'entity' },
           { field: 'part', title: 'went to' },
           { field: 'rows', title: 'rows', format: ',' },
         ],
       },
-    },
+    ),
   );
+}
+
+/** Horizontal stacked bars, `bars` of them, for the quality charts: the values that are there, the encoding given. */
+function stackedBars(bars: number, values: Record<string, unknown>[], encoding: Record<string, unknown>) {
+  return {
+    width: WIDTH - 140,
+    height: Math.max(60, 22 * bars),
+    data: { values },
+    mark: { type: 'bar' },
+    encoding,
+  };
 }

@@ -1,7 +1,7 @@
 // Retention and churn: the cohort heatmap, churn rate with NRR and GRR, lifecycle movements, MRR movements.
 import type { CohortCell, MrrRow, PeriodRow } from '../data.js';
 import { int, pct, signed } from '../format.js';
-import { type Chart, chart, HEIGHT, last, PERIOD_AXIS, placeholder, WIDTH } from './spec.js';
+import { type Chart, chart, colorBy, HEIGHT, last, PERIOD_AXIS, placeholder, WIDTH } from './spec.js';
 
 export function cohortHeatmap(cells: CohortCell[]): Chart {
   const id = 'cohort-retention';
@@ -131,12 +131,7 @@ export function ratesChart(periods: PeriodRow[]): Chart {
           mark: { type: 'line', point: { size: 20 }, strokeWidth: 2 },
           encoding: {
             y: { field: 'value', type: 'quantitative', title: '%' },
-            color: {
-              field: 'measure',
-              type: 'nominal',
-              title: null,
-              scale: { domain: ['churn %', 'NRR %', 'GRR %'], range: ['#d1495b', '#2e6f9e', '#66a182'] },
-            },
+            color: colorBy('measure', ['churn %', 'NRR %', 'GRR %'], ['#d1495b', '#2e6f9e', '#66a182']),
             tooltip: [
               { field: 'period', title: 'period' },
               { field: 'measure', title: 'measure' },
@@ -162,10 +157,7 @@ export function lifecycleChart(periods: PeriodRow[]): Chart {
       text: `${latest.period}: ${int(latest.new_customers)} new, ${int(latest.retained)} retained, ${int(latest.resurrected)} resurrected, ${int(latest.churned)} churned`,
       subtitle: `${int(latest.active_customers)} active customers in ${latest.period}, from ${int(latest.customers_start)} the period before.`,
     },
-    {
-      width: WIDTH,
-      height: HEIGHT,
-      data: { values: periods },
+    periodBars(periods, {
       transform: [
         { fold: ['new_customers', 'retained', 'resurrected', 'churned'], as: ['movement', 'count'] },
         {
@@ -179,27 +171,21 @@ export function lifecycleChart(periods: PeriodRow[]): Chart {
           as: 'stack_order',
         },
       ],
-      mark: { type: 'bar' },
       encoding: {
-        x: { field: 'period', type: 'ordinal', axis: PERIOD_AXIS, sort: null },
         y: { field: 'customers', type: 'quantitative', title: 'customers', stack: 'zero' },
         order: { field: 'stack_order', type: 'quantitative' },
-        color: {
-          field: 'lifecycle',
-          type: 'nominal',
-          title: null,
-          scale: {
-            domain: ['new', 'retained', 'resurrected', 'churned'],
-            range: ['#66a182', '#2e6f9e', '#8cb8d8', '#d1495b'],
-          },
-        },
+        color: colorBy(
+          'lifecycle',
+          ['new', 'retained', 'resurrected', 'churned'],
+          ['#66a182', '#2e6f9e', '#8cb8d8', '#d1495b'],
+        ),
         tooltip: [
           { field: 'period', title: 'period' },
           { field: 'lifecycle', title: 'lifecycle' },
           { field: 'count', title: 'customers' },
         ],
       },
-    },
+    }),
   );
 }
 
@@ -221,10 +207,7 @@ export function mrrChart(rows: MrrRow[]): Chart | undefined {
         `MRR-based NRR ${pct(latest.mrr_nrr_pct)}, GRR ${pct(latest.mrr_grr_pct)}.`,
       ],
     },
-    {
-      width: WIDTH,
-      height: HEIGHT,
-      data: { values: rows },
+    periodBars(rows, {
       transform: [
         {
           fold: ['mrr_new', 'mrr_expansion', 'mrr_reactivation', 'mrr_contraction', 'mrr_churned'],
@@ -237,19 +220,13 @@ export function mrrChart(rows: MrrRow[]): Chart | undefined {
           as: 'mrr',
         },
       ],
-      mark: { type: 'bar' },
       encoding: {
-        x: { field: 'period', type: 'ordinal', axis: PERIOD_AXIS, sort: null },
         y: { field: 'mrr', type: 'quantitative', title: 'MRR movement', stack: 'zero' },
-        color: {
-          field: 'kind',
-          type: 'nominal',
-          title: null,
-          scale: {
-            domain: ['new', 'expansion', 'reactivation', 'contraction', 'churned'],
-            range: ['#66a182', '#2e6f9e', '#8cb8d8', '#f2a541', '#d1495b'],
-          },
-        },
+        color: colorBy(
+          'kind',
+          ['new', 'expansion', 'reactivation', 'contraction', 'churned'],
+          ['#66a182', '#2e6f9e', '#8cb8d8', '#f2a541', '#d1495b'],
+        ),
         tooltip: [
           { field: 'period', title: 'period' },
           { field: 'kind', title: 'movement' },
@@ -257,6 +234,21 @@ export function mrrChart(rows: MrrRow[]): Chart | undefined {
           { field: 'mrr_end', title: 'MRR at the end', format: ',.0f' },
         ],
       },
-    },
+    }),
   );
+}
+
+/** Bars per period, stacked from zero (movements in and out): `layout` is the transform and the encoding but x. */
+function periodBars(
+  values: object[],
+  layout: { transform: Record<string, unknown>[]; encoding: Record<string, unknown> },
+) {
+  return {
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values },
+    transform: layout.transform,
+    mark: { type: 'bar' },
+    encoding: { x: { field: 'period', type: 'ordinal', axis: PERIOD_AXIS, sort: null }, ...layout.encoding },
+  };
 }

@@ -91,13 +91,23 @@ export function last<T>(rows: T[]): T | undefined {
   return rows[rows.length - 1];
 }
 
-/** Horizontal bars with their counts at the end (name, customers). */
+/** A color (or fill) encoding by a nominal field: its values `domain` drawn in `range`, a legend without a title. */
+export function colorBy(field: string, domain: string[], range: string[]) {
+  return { field, type: 'nominal', title: null, scale: { domain, range } };
+}
+
+/**
+ * Horizontal bars with their counts at the end (name, customers): one color, or `colors` by name (no legend), or by
+ * the field `colors.by` of the values (with its legend).
+ */
 export function horizontalBars(
   values: Record<string, unknown>[],
-  colors?: { domain: string[]; range: string[] },
+  colors?: { domain: string[]; range: string[]; by?: string },
+  width = WIDTH - 120,
 ) {
+  const scale = colors && { domain: colors.domain, range: colors.range };
   return {
-    width: WIDTH - 120,
+    width,
     height: Math.max(60, 22 * values.length),
     data: { values },
     encoding: {
@@ -105,10 +115,15 @@ export function horizontalBars(
       x: { field: 'customers', type: 'quantitative', title: 'customers' },
     },
     layer: [
-      {
-        mark: { type: 'bar', color: '#2e6f9e' },
-        encoding: colors ? { color: { field: 'name', type: 'nominal', legend: null, scale: colors } } : {},
-      },
+      colors?.by
+        ? {
+            mark: { type: 'bar' },
+            encoding: { color: colorBy(colors.by, colors.domain, colors.range) },
+          }
+        : {
+            mark: { type: 'bar', color: '#2e6f9e' },
+            encoding: scale ? { color: { field: 'name', type: 'nominal', legend: null, scale } } : {},
+          },
       {
         mark: { type: 'text', align: 'left', dx: 3, fontSize: 10.5, color: '#333' },
         encoding: { text: { field: 'customers', type: 'quantitative', format: ',' } },

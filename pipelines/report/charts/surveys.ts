@@ -1,7 +1,7 @@
 // NPS and CSAT per period with their 95% margins.
 import type { SurveyRow } from '../data.js';
 import { fixed, int } from '../format.js';
-import { type Chart, chart, HEIGHT, last, PERIOD_AXIS, placeholder, WIDTH } from './spec.js';
+import { type Chart, chart, colorBy, HEIGHT, last, PERIOD_AXIS, placeholder, WIDTH } from './spec.js';
 
 export function surveyChart(rows: SurveyRow[], type: 'nps' | 'csat'): Chart {
   const id = type;
@@ -56,15 +56,11 @@ export function surveyChart(rows: SurveyRow[], type: 'nps' | 'csat'): Chart {
           mark: { type: 'point', size: 40, strokeWidth: 1.5, color: type === 'nps' ? '#2e6f9e' : '#66a182' },
           encoding: {
             y: { field: 'score', type: 'quantitative' },
-            fill: {
-              field: 'change',
-              type: 'nominal',
-              title: null,
-              scale: {
-                domain: ['significant change', 'no significant change'],
-                range: [type === 'nps' ? '#2e6f9e' : '#66a182', 'white'],
-              },
-            },
+            fill: colorBy(
+              'change',
+              ['significant change', 'no significant change'],
+              [type === 'nps' ? '#2e6f9e' : '#66a182', 'white'],
+            ),
             tooltip: [
               { field: 'period', title: 'period' },
               { field: 'score', title: name, format: '.1f' },

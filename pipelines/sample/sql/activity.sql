@@ -11,7 +11,7 @@ with
 profiles as (
     select
         *,
-        28800 + floor(46800 * sample_u(customer_no, 'signup_time', 0)) as signup_seconds
+        sample_signup_seconds(customer_no) as signup_seconds
     from sample_profiles
 ),
 

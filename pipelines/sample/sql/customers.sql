@@ -38,7 +38,7 @@ named as (
         sample_u(customer_no, 'quirky_name', 0) as u_quirky_name,
         sample_u(customer_no, 'quirky_name', 1) as u_quirky_pick,
         sample_pick(name_lists.email_domains, sample_u(customer_no, 'email_domain', 0)) as email_domain,
-        sample_u(customer_no, 'signup_time', 0) as u_signup_time,
+        sample_signup_seconds(customer_no) as signup_seconds,
         sample_u(customer_no, 'consent_delay', 0) as u_consent_delay,
         sample_u(customer_no, 'cancel_time', 0) as u_cancel_time
     from profiles
@@ -78,10 +78,10 @@ customers as (
         end as last_name,
         addressed.country,
         addressed.segment,
-        sample_ts(addressed.signup_day, 28800 + floor(46800 * addressed.u_signup_time)) as signup_at,
+        sample_ts(addressed.signup_day, addressed.signup_seconds) as signup_at,
         addressed.marketing_consent,
         case when addressed.marketing_consent
-            then sample_ts(addressed.signup_day, 28800 + floor(46800 * addressed.u_signup_time) + 30 + floor(600 * addressed.u_consent_delay))
+            then sample_ts(addressed.signup_day, addressed.signup_seconds + 30 + floor(600 * addressed.u_consent_delay))
         end as consent_at,
         case when addressed.has_cancelled_at
             then sample_ts(addressed.cancel_day, 32400 + floor(36000 * addressed.u_cancel_time))

@@ -86,3 +86,19 @@ create or replace temp macro sample_poisson_key(lam) as
 -- (0 without scanning the list when u is below P(N = 0), the common case of small means).
 create or replace temp macro sample_poisson_count(cdf, u) as
     case when u < cdf[1] then 0 else len(list_filter(cdf, lambda f: f < u)) end;
+
+-- A customer's life (sign-up day to end_day) cut into slots of `every_days` days, for events that may fall once in
+-- each (surveys, tickets): every customer of `profiles` (a table or CTE name) once per slot, with its number `slot`;
+-- and the day of a slot's event, `offset_days` after sign-up plus a uniform point of the slot (drawn with `tag`).
+create or replace temp macro sample_slots(profiles, every_days) as table
+    select
+        *,
+        unnest(range(ceil((end_day - signup_day + 1) / every_days)::bigint)) as slot
+    from query_table(profiles);
+create or replace temp macro sample_slot_day(customer_no, signup_day, offset_days, slot, every_days, tag) as
+    signup_day + offset_days + floor((slot + sample_u(customer_no, tag, slot)) * every_days)::integer;
+
+-- The second of the day a customer signs up at (08:00 to 21:00 local): the customer's signup_at, and the time of
+-- the first order and the first activity event that day.
+create or replace temp macro sample_signup_seconds(customer_no) as
+    28800 + floor(46800 * sample_u(customer_no, 'signup_time', 0));

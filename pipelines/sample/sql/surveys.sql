@@ -13,16 +13,13 @@ profiles as (
 ),
 
 nps_slots as (
-    select
-        profiles.*,
-        unnest(range(ceil((end_day - signup_day + 1) / 120.0)::bigint)) as slot
-    from profiles
+    select * from sample_slots('profiles', 120)
 ),
 
 scheduled_nps as (
     select
         nps_slots.*,
-        signup_day + 30 + floor((slot + sample_u(customer_no, 'nps_day', slot)) * 120)::integer as day,
+        sample_slot_day(customer_no, signup_day, 30, slot, 120, 'nps_day') as day,
         'nps' as survey_type
     from nps_slots
     where sample_u(customer_no, 'nps_answer', slot) < 0.35

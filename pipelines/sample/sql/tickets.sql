@@ -12,16 +12,13 @@ profiles as (
 ),
 
 ticket_slots as (
-    select
-        profiles.*,
-        unnest(range(ceil((end_day - signup_day + 1) / 150.0)::bigint)) as slot
-    from profiles
+    select * from sample_slots('profiles', 150)
 ),
 
 regular_tickets as (
     select
         ticket_slots.*,
-        signup_day + 1 + floor((slot + sample_u(customer_no, 'ticket_day', slot)) * 150)::integer as day,
+        sample_slot_day(customer_no, signup_day, 1, slot, 150, 'ticket_day') as day,
         'regular' as kind,
         sample_u(customer_no, 'ticket_complaint', slot) < 0.08 as is_complaint
     from ticket_slots
