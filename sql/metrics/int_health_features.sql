@@ -12,11 +12,16 @@
 -- 120 days against the customer's own rate in the year before that window, as a negative-binomial tail
 -- probability that includes the rate's uncertainty and how much 30-day counts wander in this population
 -- (dispersions). A short window catches a fast decline early, a long one a slow or partial decline that no
--- single month proves. *_decline_p is the smallest tail of the judged windows times their number (Bonferroni),
--- judged only where the year before covers health_min_baseline_days and predicts at least
--- health_drop_min_expected events, for customers with two or more active days (a one-time buyer has no rate to
--- fall from). E-mail opens: a binomial tail of the recent opens among the recent sends at the own baseline open
--- rate. Complaints: the upper tail of the recent complaints at the own baseline rate.
+-- single month proves; for active days also the silence since the last active day (no event in s days against
+-- the events of the last year, all before it: under a steady rate the time since the last event is exponential,
+-- so its tail is a valid test), the window that fits an abrupt stop whenever it happened. *_decline_p combines
+-- the tails of the judged windows by Simes' test (min over ranks i of m x p_(i) / i): valid for positively
+-- dependent tests such as nested windows, never above Bonferroni's m x min p, and much smaller when several
+-- windows agree, as they do for a decline that lasts. Windows are judged only where the year before covers
+-- health_min_baseline_days and predicts at least health_drop_min_expected events, for customers with two or more
+-- active days (a one-time buyer has no rate to fall from). E-mail opens: a binomial tail of the recent opens among
+-- the recent sends at the own baseline open rate. Complaints: the upper tail of the recent complaints at the own
+-- baseline rate.
 --
 -- Outcomes (training and backtest rows): churned_in_horizon = no qualifying activity in (s, outcome_date], read
 -- from the last active day at the next snapshot; declined_in_horizon (customers with a rate) = fewer active days
@@ -426,9 +431,11 @@ dispersions as (
 ),
 
 -- The decline tests of a stream: the count in each of the last 14, 30, 60, recent and 120 days against the year
--- before that window (cut to the first active day), with the population's dispersion. A window is judged when
--- its baseline covers health_min_baseline_days and predicts at least health_drop_min_expected events;
--- decline_p is the smallest tail of the judged windows times their number (Bonferroni).
+-- before that window (cut to the first active day), with the population's dispersion; for active days also the
+-- silence since the last active day against the events of the last year, all before it (order days are rarer
+-- and lumpier than a Poisson clock: their silence is not judged). A window is judged when its baseline covers
+-- health_min_baseline_days and predicts at least health_drop_min_expected events; decline_p is Simes'
+-- combination of the judged windows' tails (ranked_window_tails).
 stream_window_tests as (
     select
         stream_windows.customer_id,
@@ -437,12 +444,19 @@ stream_window_tests as (
         customer_snapshots.snapshot_date,
         customer_snapshots.first_active_date,
         unnest([
-            {'days': 14, 'events': stream_windows.n_last_14, 'events_before': stream_windows.n_before_14},
-            {'days': 30, 'events': stream_windows.n_last_30, 'events_before': stream_windows.n_before_30},
-            {'days': 60, 'events': stream_windows.n_last_60, 'events_before': stream_windows.n_before_60},
+            {'days': 14, 'events': stream_windows.n_last_14, 'events_before': stream_windows.n_before_14,
+                'silence': false},
+            {'days': 30, 'events': stream_windows.n_last_30, 'events_before': stream_windows.n_before_30,
+                'silence': false},
+            {'days': 60, 'events': stream_windows.n_last_60, 'events_before': stream_windows.n_before_60,
+                'silence': false},
             {'days': customer_snapshots.recent_days, 'events': stream_windows.n_recent,
-                'events_before': stream_windows.n_before_recent},
-            {'days': 120, 'events': stream_windows.n_last_120, 'events_before': stream_windows.n_before_120}
+                'events_before': stream_windows.n_before_recent, 'silence': false},
+            {'days': 120, 'events': stream_windows.n_last_120, 'events_before': stream_windows.n_before_120,
+                'silence': false},
+            -- the silence since the stream's last event, against the events of the last year (all before it)
+            {'days': date_diff('day', stream_windows.last_day, customer_snapshots.snapshot_date)::integer,
+                'events': 0, 'events_before': stream_windows.n_year, 'silence': true}
         ]) as test
     from stream_windows
     inner join customer_snapshots
@@ -457,13 +471,18 @@ stream_window_tails as (
         tests.snapshot_role,
         tests.stream,
         tests.test.days as window_days,
-        least(365, date_diff('day', tests.first_active_date, tests.snapshot_date - tests.test.days) + 1)
-            as baseline_days,
+        case
+            when tests.test.silence
+                then least(365, date_diff('day', tests.first_active_date, tests.snapshot_date) + 1) - tests.test.days
+            else least(365, date_diff('day', tests.first_active_date, tests.snapshot_date - tests.test.days) + 1)
+        end as baseline_days,
         tests.test.events as events,
         tests.test.events_before as events_before,
         dispersions.dispersion
     from stream_window_tests as tests
     inner join dispersions using (snapshot_role, stream)
+    -- the silence is judged for active days only
+    where not tests.test.silence or tests.stream = 'active'
 ),
 
 expected_window_tails as (
@@ -494,15 +513,26 @@ judged_window_tails as (
       and tails.expected_events >= params.health_drop_min_expected
 ),
 
+-- Simes' combination: each judged tail ranked within its customer, snapshot and stream.
+ranked_window_tails as (
+    select
+        judged_window_tails.*,
+        row_number() over (
+            partition by customer_id, snapshot_role, stream order by tail_p, window_days
+        ) as tail_rank,
+        count(*) over (partition by customer_id, snapshot_role, stream) as windows_judged
+    from judged_window_tails
+),
+
 stream_declines as (
     select
         customer_id,
         snapshot_role,
         stream,
         any_value(dispersion) as dispersion,
-        least(1.0, count(*) * min(tail_p)) as decline_p,
+        least(1.0, min(windows_judged * tail_p / tail_rank)) as decline_p,
         arg_min(window_days, (tail_p, window_days)) as decline_window_days
-    from judged_window_tails
+    from ranked_window_tails
     group by all
 ),
 

@@ -32,11 +32,14 @@
 --   churned       every subscription has ended and nothing happened after the last end
 --   dormant       idle longer than health_dormant_after_days and twice the customer's INACTIVE threshold: past
 --                 the early warning, a win-back and not a save
---   silent_churn  a customer with a rhythm who is going: a drop (ACTIVITY_DROP or SPEND_DROP) or INACTIVE, and
+--   silent_churn  a customer with a rhythm who is going: a drop (ACTIVITY_DROP or SPEND_DROP) or INACTIVE with a
+--                 silence the own rate makes unlikely (silence_p <= health_decline_p_value), and
 --                 p_churn >= health_silent_churn_p_churn
---   at_risk       a customer with a rhythm and a drop, or INACTIVE with p_churn >= health_at_risk_p_churn or a
---                 silence that the own rate makes very unlikely (silence_p below a tenth of
---                 health_decline_p_value): idle far beyond the own rhythm is never `active`
+--   at_risk       a customer with a rhythm and a drop, or INACTIVE with p_churn >= health_at_risk_p_churn and
+--                 silence_p <= health_decline_p_value, or a silence that the own rate makes very unlikely
+--                 (silence_p below a tenth of health_decline_p_value): idle far beyond the own rhythm is never
+--                 `active`. INACTIVE alone (3 x the median gap) is no evidence of a change: a customer with a
+--                 slow, irregular rhythm is often that idle
 --   dormant       p_churn >= health_at_risk_p_churn and idle beyond the recent window without a rhythm to judge
 --                 (one-time and occasional buyers): probably gone, nothing the list can win back
 --   active        otherwise
@@ -158,13 +161,16 @@ statuses as (
             when days_since_last_activity > greatest(params.health_dormant_after_days, 2 * inactive_after_days)
                 then 'dormant'
             when has_rhythm
-                and list_has_any(reasons, ['INACTIVE', 'ACTIVITY_DROP', 'SPEND_DROP'])
+                and (
+                    list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP'])
+                    or (list_contains(reasons, 'INACTIVE') and silence_p <= params.health_decline_p_value)
+                )
                 and p_churn >= params.health_silent_churn_p_churn
                 then 'silent_churn'
             when has_rhythm and (
                 list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP'])
                 or (list_contains(reasons, 'INACTIVE') and (
-                    p_churn >= params.health_at_risk_p_churn
+                    (p_churn >= params.health_at_risk_p_churn and silence_p <= params.health_decline_p_value)
                     or silence_p <= params.health_decline_p_value / 10
                 ))
             )
