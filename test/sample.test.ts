@@ -6,17 +6,20 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../config/schema.js';
+import { configSchema, ENTITIES } from '../config/schema.js';
 import { Db, sqlString } from '../pipelines/base/duckdb.js';
 import {
   ARCHETYPES,
   DECAY_KINDS,
   FOLLOW_UP_DAYS,
+  GROUND_TRUTH_COLUMNS,
   generateSample,
   NEVER_SENT_SHARE,
   PLANTED_LIFT,
+  type SampleMeta,
   type SampleResult,
 } from '../pipelines/sample/generate.js';
+import { canonicalColumns } from '../pipelines/stages/land.js';
 
 const CUSTOMERS = 1200;
 const SEED = 7;
@@ -35,39 +38,16 @@ const FILES = [
   'meta.json',
 ];
 
-const HEADERS: Record<string, string[]> = {
-  'customers.csv': [
-    'customer_id',
-    'email',
-    'first_name',
-    'last_name',
-    'country',
-    'segment',
-    'signup_at',
-    'marketing_consent',
-    'consent_at',
-    'cancelled_at',
-  ],
-  'orders.csv.gz': ['order_id', 'customer_id', 'ordered_at', 'amount', 'status', 'currency'],
-  'subscriptions.csv': ['subscription_id', 'customer_id', 'started_at', 'ended_at', 'mrr', 'plan'],
-  'activity.parquet': ['customer_id', 'occurred_at', 'event_type', 'quantity'],
+const HEADERS: Record<string, readonly string[]> = {
+  'customers.csv': canonicalColumns('customers'),
+  'orders.csv.gz': canonicalColumns('orders'),
+  'subscriptions.csv': canonicalColumns('subscriptions'),
+  'activity.parquet': canonicalColumns('activity'),
   'email_events.ndjson': ['customer_id', 'email', 'occurred_at', 'event_type', 'campaign_id'],
   'surveys.csv': ['response_id', 'customer_id', 'responded_at', 'survey_type', 'score', 'comment'],
-  'tickets.csv': ['ticket_id', 'customer_id', 'opened_at', 'resolved_at', 'category', 'is_complaint'],
-  'invoices.csv': ['invoice_id', 'customer_id', 'issued_at', 'due_at', 'paid_at', 'amount'],
-  'ground_truth.csv': [
-    'customer_id',
-    'archetype',
-    'decay_start',
-    'decay_kind',
-    'base_orders_per_30d',
-    'is_complainer',
-    'is_late_payer',
-    'customer_no',
-    'holdout_group',
-    'is_persuadable',
-    'winback_sent',
-  ],
+  'tickets.csv': canonicalColumns('tickets'),
+  'invoices.csv': canonicalColumns('invoices'),
+  'ground_truth.csv': GROUND_TRUTH_COLUMNS,
 };
 
 const SHARES: Record<(typeof ARCHETYPES)[number], number> = {
@@ -86,31 +66,10 @@ const DECAY_SHARES: Record<(typeof DECAY_KINDS)[number], number> = { fast: 0.3, 
 /** The archetypes whose orders follow a Poisson process at a lognormal base rate. */
 const POISSON_ARCHETYPES = `('steady', 'silent_churner', 'cancelled', 'resurrected', 'new', 'lost')`;
 
-interface Meta {
-  seed: number;
-  customers: number;
-  as_of: string;
-  generated_by: string;
-  campaign: {
-    audience_as_of: string;
-    campaign_id: string;
-    sent_on: string;
-    follow_up_until: string;
-    holdout_salt: string;
-    control_share: number;
-    never_sent_share: number;
-    planted_lift_sent: number;
-    planted_lift_targeted: number;
-  };
-  archetypes: Record<string, number>;
-  rows: Record<string, number>;
-  planted_bad_rows: { entity: string; key: string; reason: string }[];
-}
-
 let root: string;
 let dirA: string;
 let result: SampleResult;
-let meta: Meta;
+let meta: SampleMeta;
 let db: Db;
 
 /** Every file read as text (all_varchar), as views named after the entity. */
@@ -140,7 +99,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'churn-sample-test-'));
   dirA = join(root, 'a');
   result = await generateSample({ dir: dirA, customers: CUSTOMERS, seed: SEED });
-  meta = JSON.parse(await readFile(join(dirA, 'meta.json'), 'utf8')) as Meta;
+  meta = JSON.parse(await readFile(join(dirA, 'meta.json'), 'utf8')) as SampleMeta;
   db = await Db.open();
   await loadViews(db, dirA);
 }, 60_000);
@@ -182,17 +141,7 @@ describe('sample files', () => {
       generated_by: 'churn sample-data',
     });
     expect(meta.rows).toEqual(result.rows);
-    for (const entity of [
-      'customers',
-      'orders',
-      'subscriptions',
-      'activity',
-      'email_events',
-      'surveys',
-      'tickets',
-      'invoices',
-      'ground_truth',
-    ]) {
+    for (const entity of [...ENTITIES, 'ground_truth']) {
       expect(await db.number(`select count(*) from ${entity}`), entity).toBe(result.rows[entity]);
     }
     const perCustomer = (entity: string) => (result.rows[entity] ?? 0) / CUSTOMERS;
@@ -381,7 +330,7 @@ describe('planted bad rows', () => {
   it('plants none in a sample too small to keep them under the threshold', async () => {
     const dir = join(root, 'tiny');
     await generateSample({ dir, customers: 50, seed: SEED });
-    const tiny = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+    const tiny = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as SampleMeta;
     expect(tiny.planted_bad_rows).toEqual([]);
     expect(tiny.archetypes.steady).toBe(17);
   });
@@ -987,7 +936,7 @@ describe('the follow-up after the as-of date and the planted win-back campaign',
   it('leaves the history as it was: without a planted effect the rows up to the as-of date are the same', async () => {
     const dir = join(root, 'aa');
     await generateSample({ dir, customers: CUSTOMERS, seed: SEED, campaignLift: 0 });
-    const aa = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+    const aa = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as SampleMeta;
     expect(aa.campaign.planted_lift_sent).toBe(0);
     for (const file of ['customers.csv', 'subscriptions.csv', 'surveys.csv', 'tickets.csv', 'invoices.csv']) {
       expect(await sha256(join(dir, file)), file).toBe(await sha256(join(dirA, file)));

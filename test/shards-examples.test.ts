@@ -97,100 +97,86 @@ const metadata = {
   required: ['name'],
   properties: { name, labels: strings, annotations: strings },
 };
+/** A Kubernetes object: its apiVersion and kind, the metadata and the body (spec, or a ConfigMap's data), closed. */
+const kubernetesObject = (apiVersion: string, kind: string, body: Json) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', ...Object.keys(body)],
+  properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, metadata, ...body },
+});
 /** batch/v1 Job, the fields the examples use (a misspelt field fails: every object is closed). */
-const jobSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    apiVersion: { const: 'batch/v1' },
-    kind: { const: 'Job' },
-    metadata,
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['template'],
-      properties: {
-        completionMode: { enum: ['NonIndexed', 'Indexed'] },
-        completions: { type: 'integer', minimum: 1 },
-        parallelism: { type: 'integer', minimum: 1 },
-        backoffLimit: { type: 'integer', minimum: 0 },
-        backoffLimitPerIndex: { type: 'integer', minimum: 0 },
-        activeDeadlineSeconds: { type: 'integer', minimum: 1 },
-        ttlSecondsAfterFinished: { type: 'integer', minimum: 0 },
-        template: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['spec'],
-          properties: {
-            metadata: {
-              type: 'object',
-              additionalProperties: false,
-              properties: { labels: strings, annotations: strings },
-            },
-            spec: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['containers', 'restartPolicy'],
-              properties: {
-                restartPolicy: { enum: ['Never', 'OnFailure'] },
-                serviceAccountName: name,
-                securityContext: {
-                  type: 'object',
-                  additionalProperties: false,
-                  properties: {
-                    runAsUser: { type: 'integer' },
-                    runAsGroup: { type: 'integer' },
-                    fsGroup: { type: 'integer' },
-                    runAsNonRoot: { type: 'boolean' },
-                  },
+const jobSchema = kubernetesObject('batch/v1', 'Job', {
+  spec: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['template'],
+    properties: {
+      completionMode: { enum: ['NonIndexed', 'Indexed'] },
+      completions: { type: 'integer', minimum: 1 },
+      parallelism: { type: 'integer', minimum: 1 },
+      backoffLimit: { type: 'integer', minimum: 0 },
+      backoffLimitPerIndex: { type: 'integer', minimum: 0 },
+      activeDeadlineSeconds: { type: 'integer', minimum: 1 },
+      ttlSecondsAfterFinished: { type: 'integer', minimum: 0 },
+      template: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['spec'],
+        properties: {
+          metadata: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { labels: strings, annotations: strings },
+          },
+          spec: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['containers', 'restartPolicy'],
+            properties: {
+              restartPolicy: { enum: ['Never', 'OnFailure'] },
+              serviceAccountName: name,
+              securityContext: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  runAsUser: { type: 'integer' },
+                  runAsGroup: { type: 'integer' },
+                  fsGroup: { type: 'integer' },
+                  runAsNonRoot: { type: 'boolean' },
                 },
-                containers: { type: 'array', items: container, minItems: 1 },
-                volumes: { type: 'array', items: volume },
               },
+              containers: { type: 'array', items: container, minItems: 1 },
+              volumes: { type: 'array', items: volume },
             },
           },
         },
       },
     },
   },
-};
-const configMapSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'data'],
-  properties: { apiVersion: { const: 'v1' }, kind: { const: 'ConfigMap' }, metadata, data: strings },
-};
-const pvcSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    apiVersion: { const: 'v1' },
-    kind: { const: 'PersistentVolumeClaim' },
-    metadata,
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['accessModes', 'resources'],
-      properties: {
-        accessModes: {
-          type: 'array',
-          items: { enum: ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] },
-        },
-        storageClassName: { type: 'string' },
-        resources: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['requests'],
-          properties: {
-            requests: { type: 'object', required: ['storage'], properties: { storage: quantity } },
-          },
+});
+const configMapSchema = kubernetesObject('v1', 'ConfigMap', { data: strings });
+const pvcSchema = kubernetesObject('v1', 'PersistentVolumeClaim', {
+  spec: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['accessModes', 'resources'],
+    properties: {
+      accessModes: {
+        type: 'array',
+        items: { enum: ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] },
+      },
+      storageClassName: { type: 'string' },
+      resources: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['requests'],
+        properties: {
+          requests: { type: 'object', required: ['storage'], properties: { storage: quantity } },
         },
       },
     },
   },
-};
+});
 
 const resourceRequirement = {
   type: 'object',

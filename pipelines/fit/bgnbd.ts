@@ -357,22 +357,44 @@ export function parameterTerms(r: number, alpha: number, a: number, b: number, w
 }
 
 /**
+ * A model's RfObjective from its log-likelihood: `logLikelihood` returns sum_g n_g ln L_g at (r, alpha, a, b) and,
+ * given `d`, writes its gradient in those parameters there. The objective is -(1/N) of it plus the penalty, its
+ * gradient the chain rule into theta; +Infinity (gradient 0) where either is not finite.
+ */
+export function penalizedObjective(
+  logLikelihood: (
+    data: Prepared,
+    params: readonly [number, number, number, number],
+    d: Float64Array | null,
+  ) => number,
+): RfObjective {
+  return (data, theta, penalizer, grad) => {
+    const params = paramsOfTheta(theta);
+    if (!params) return failedObjective(grad);
+    const [r, alpha, a, b] = params;
+    const d = grad ? new Float64Array(4) : null;
+    const ll = logLikelihood(data, params, d);
+    const value = -ll / data.total + penalizer * (r * r + alpha * alpha + a * a + b * b);
+    if (!Number.isFinite(value)) return failedObjective(grad);
+    if (grad && d) {
+      // d/dtheta_i = p_i d/dp_i; the penalty p^2 gives 2 p^2.
+      params.forEach((p, i) => {
+        grad[i] = (-d[i]! * p) / data.total + 2 * penalizer * p * p;
+      });
+      if (!grad.every(Number.isFinite)) return failedObjective(grad);
+    }
+    return value;
+  };
+}
+
+/**
  * lifetimes' objective: -(1/N) sum_g n_g ln L_g + penalizer * (r^2 + alpha^2 + a^2 + b^2), with theta = ln(r, alpha,
  * a, b). ln L_g = A1 + A2 + ln(exp(A3) + [x > 0] exp(A4)), the two terms combined as max + log1p(exp(-|A3 - A4|)).
- * Writes the gradient in theta into `grad` when given. +Infinity (gradient 0) where it cannot be evaluated.
+ * Here the log-likelihood and its gradient in (r, alpha, a, b); penalizedObjective makes them the objective.
  */
-function objective(
-  data: Prepared,
-  theta: readonly number[],
-  penalizer: number,
-  grad: number[] | null,
-): number {
-  const fail = (): number => failedObjective(grad);
-  const params = paramsOfTheta(theta);
-  if (!params) return fail();
-  const [r, alpha, a, b] = params;
+const objective = penalizedObjective((data, [r, alpha, a, b], d) => {
   const lnA = Math.log(a);
-  const { lnAlpha, lgR, lgB, lgAB, psiR, psiB, psiAB } = parameterTerms(r, alpha, a, b, grad !== null);
+  const { lnAlpha, lgR, lgB, lgAB, psiR, psiB, psiAB } = parameterTerms(r, alpha, a, b, d !== null);
 
   // ll is summed with Neumaier's compensation: its rounding is what limits how flat a minimum can be resolved.
   let ll = 0;
@@ -399,7 +421,7 @@ function objective(
     const sum = ll + v;
     llCompensation += Math.abs(ll) >= Math.abs(v) ? ll - sum + v : v - sum + ll;
     ll = sum;
-    if (grad) {
+    if (d) {
       dR += w * lnAlpha;
       dAlpha += (w * r) / alpha;
       if (x > 0) {
@@ -439,7 +461,7 @@ function objective(
       const sum = ll + v;
       llCompensation += Math.abs(ll) >= Math.abs(v) ? ll - sum + v : v - sum + ll;
       ll = sum;
-      if (grad) {
+      if (d) {
         dR -= n * lnT[iT]!;
         dAlpha -= n * c * invT[iT]!;
       }
@@ -466,7 +488,7 @@ function objective(
     const sum = ll + v;
     llCompensation += Math.abs(ll) >= Math.abs(v) ? ll - sum + v : v - sum + ll;
     ll = sum;
-    if (grad) {
+    if (d) {
       dR -= n * (w3 * lnT[iT]! + w4 * lnTx[itx]!);
       dAlpha -= n * c * (w3 * invT[iT]! + w4 * invTx[itx]!);
       dA += (n * w4) / a;
@@ -474,18 +496,9 @@ function objective(
     }
   }
 
-  const value = -(ll + llCompensation) / data.total + penalizer * (r * r + alpha * alpha + a * a + b * b);
-  if (!Number.isFinite(value)) return fail();
-  if (grad) {
-    // d/dtheta_i = p_i d/dp_i; the penalty p^2 gives 2 p^2.
-    grad[0] = (-dR * r) / data.total + 2 * penalizer * r * r;
-    grad[1] = (-dAlpha * alpha) / data.total + 2 * penalizer * alpha * alpha;
-    grad[2] = (-dA * a) / data.total + 2 * penalizer * a * a;
-    grad[3] = (-dB * b) / data.total + 2 * penalizer * b * b;
-    if (!grad.every(Number.isFinite)) return fail();
-  }
-  return value;
-}
+  if (d) d.set([dR, dAlpha, dA, dB]);
+  return ll + llCompensation;
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fitting.

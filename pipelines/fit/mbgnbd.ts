@@ -12,13 +12,12 @@ import {
   type BgNbdParams,
   besideAOne,
   digamma,
-  failedObjective,
   fitRfModel,
   lnGamma,
   lnHyp2f1,
   type Prepared,
   parameterTerms,
-  paramsOfTheta,
+  penalizedObjective,
   probNoPurchaseGivenPAlive,
   type RfGroup,
   rfLogLikelihood,
@@ -113,32 +112,12 @@ class CompensatedSum {
  * for every x including 0 (lifetimes writes A3 + logaddexp(A4 - A3, 0)). The objective is
  * -(1/N) sum_g n_g ln L_g + penalizer (r^2 + alpha^2 + a^2 + b^2) in theta = ln(r, alpha, a, b); see RfObjective.
  */
-function mbgObjective(
-  data: Prepared,
-  theta: readonly number[],
-  penalizer: number,
-  grad: number[] | null,
-): number {
-  const fail = (): number => failedObjective(grad);
-  const params = paramsOfTheta(theta);
-  if (!params) return fail();
-  const [r, alpha, a, b] = params;
-  const d = new Float64Array(4); // d ln L / d (r, alpha, a, b)
+const mbgObjective = penalizedObjective((data, [r, alpha, a, b], d) => {
   const ll = new CompensatedSum();
-  const perX = xTerms(data, r, alpha, a, b, ll, grad ? d : null);
-  groupTerms(data, r, alpha, a, perX, ll, grad ? d : null);
-
-  const value = -ll.value() / data.total + penalizer * (r * r + alpha * alpha + a * a + b * b);
-  if (!Number.isFinite(value)) return fail();
-  if (grad) {
-    // d/dtheta_i = p_i d/dp_i; the penalty p^2 gives 2 p^2.
-    [r, alpha, a, b].forEach((p, i) => {
-      grad[i] = (-d[i]! * p) / data.total + 2 * penalizer * p * p;
-    });
-    if (!grad.every(Number.isFinite)) return fail();
-  }
-  return value;
-}
+  const perX = xTerms(data, r, alpha, a, b, ll, d);
+  groupTerms(data, r, alpha, a, perX, ll, d);
+  return ll.value();
+});
 
 /** A1 + A2 summed over the customers with each distinct x, into `ll` and `d`; returns ln(b + x) and 1 / (b + x). */
 function xTerms(

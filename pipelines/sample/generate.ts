@@ -100,6 +100,21 @@ interface Output {
   orderBy: string;
 }
 
+/** The columns of ground_truth.csv, in order. */
+export const GROUND_TRUTH_COLUMNS = [
+  'customer_id',
+  'archetype',
+  'decay_start',
+  'decay_kind',
+  'base_orders_per_30d',
+  'is_complainer',
+  'is_late_payer',
+  'customer_no',
+  'holdout_group',
+  'is_persuadable',
+  'winback_sent',
+] as const;
+
 /** Tables built first: later files read them. Order matters. */
 const TABLES: readonly { table: string; sql: string }[] = [
   { table: 'sample_planted', sql: 'planted_bad_rows' },
@@ -181,19 +196,7 @@ const OUTPUTS: readonly Output[] = [
     file: 'ground_truth.csv',
     format: 'csv',
     from: { sql: 'ground_truth' },
-    columns: [
-      'customer_id',
-      'archetype',
-      'decay_start',
-      'decay_kind',
-      'base_orders_per_30d',
-      'is_complainer',
-      'is_late_payer',
-      'customer_no',
-      'holdout_group',
-      'is_persuadable',
-      'winback_sent',
-    ],
+    columns: GROUND_TRUTH_COLUMNS,
     orderBy: 'customer_no',
   },
 ];
@@ -343,20 +346,7 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
     }
     await Promise.all(compressions);
 
-    const meta = {
-      seed: opts.seed,
-      customers: opts.customers,
-      as_of: asOf,
-      history_start: (await db.one<{ d: string }>(`select getvariable('sample_history_start')::varchar as d`))
-        ?.d,
-      generated_by: 'churn sample-data',
-      campaign: campaignMeta(asOf, opts.campaignLift ?? PLANTED_LIFT),
-      archetypes: await archetypeCounts(db),
-      rows,
-      planted_bad_rows: await db.all<{ entity: string; key: string; reason: string }>(
-        `select entity, key, reason from sample_planted order by entity, key`,
-      ),
-    };
+    const meta = await sampleMeta(db, opts, asOf, rows);
     await writeFile(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
 
     const ms = Math.round(performance.now() - started);
@@ -371,6 +361,27 @@ export async function generateSample(opts: SampleOptions, log?: Logger): Promise
     await rm(spill, { recursive: true, force: true });
   }
 }
+
+/** What meta.json says about a generated sample (rows: written per file, as SampleResult.rows). */
+async function sampleMeta(db: Db, opts: SampleOptions, asOf: string, rows: Record<string, number>) {
+  return {
+    seed: opts.seed,
+    customers: opts.customers,
+    as_of: asOf,
+    history_start: (await db.one<{ d: string }>(`select getvariable('sample_history_start')::varchar as d`))
+      ?.d,
+    generated_by: 'churn sample-data',
+    campaign: campaignMeta(asOf, opts.campaignLift ?? PLANTED_LIFT),
+    archetypes: await archetypeCounts(db),
+    rows,
+    planted_bad_rows: await db.all<{ entity: string; key: string; reason: string }>(
+      `select entity, key, reason from sample_planted order by entity, key`,
+    ),
+  };
+}
+
+/** The contents of meta.json. */
+export type SampleMeta = Awaited<ReturnType<typeof sampleMeta>>;
 
 async function archetypeCounts(db: Db): Promise<Record<string, number>> {
   const found = await db.all<{ archetype: string; n: string }>(

@@ -211,29 +211,26 @@ export class S3Sink implements Sink {
     const runPrefix = `${this.root}runs/as_of=${commit.as_of}/`;
     const manifestFrom = { from: `${staging}${MANIFEST}`, ...commit.manifest };
 
-    // 3. History partition as_of=D.
+    // The copies of the version into one place (the history partition, or current/): the table files at
+    // `tableKey`, the top-level files, the manifest and _SUCCESS under `topPrefix`; `keep`, every key that belongs there.
     const top = commit.top ?? [];
-    const historyFiles = [
-      ...commit.files.map((f) => ({
-        from: from(f),
-        to: `${this.root}${f.table}/as_of=${commit.as_of}/${f.name}`,
-        size: f.size,
-        sha256: f.sha256,
-      })),
-      ...top.map((f) => ({ from: `${staging}${f.name}`, to: `${runPrefix}${f.name}`, ...f })),
-    ];
-    const keepHistory = new Set([
-      ...historyFiles.map((f) => f.to),
-      `${runPrefix}${MANIFEST}`,
-      `${runPrefix}${SUCCESS}`,
-    ]);
+    const placement = (tableKey: (f: { table: string; name: string }) => string, topPrefix: string) => {
+      const files = [
+        ...commit.files.map((f) => ({ from: from(f), to: tableKey(f), size: f.size, sha256: f.sha256 })),
+        ...top.map((f) => ({ from: `${staging}${f.name}`, to: `${topPrefix}${f.name}`, ...f })),
+      ];
+      const manifest = { ...manifestFrom, to: `${topPrefix}${MANIFEST}` };
+      const success = `${topPrefix}${SUCCESS}`;
+      return { files, manifest, success, keep: new Set([...files.map((f) => f.to), manifest.to, success]) };
+    };
+
+    // 3. History partition as_of=D.
+    const { keep: keepHistory, ...historySet } = placement(
+      (f) => `${this.root}${f.table}/as_of=${commit.as_of}/${f.name}`,
+      runPrefix,
+    );
     const history = await this.replace(
-      {
-        files: historyFiles,
-        stale: await this.stalePartitionKeys(commit.as_of, keepHistory),
-        manifest: { ...manifestFrom, to: `${runPrefix}${MANIFEST}` },
-        success: `${runPrefix}${SUCCESS}`,
-      },
+      { ...historySet, stale: await this.stalePartitionKeys(commit.as_of, keepHistory) },
       step,
     );
     log.info({ ...context, ...history }, 'history partition published');
@@ -243,32 +240,14 @@ export class S3Sink implements Sink {
     const newest = await this.newestPublished();
     if (newest === commit.as_of) {
       const currentPrefix = `${this.root}current/`;
-      const currentFiles = [
-        ...commit.files.map((f) => ({
-          from: from(f),
-          to: `${currentPrefix}${f.table}/${f.name}`,
-          size: f.size,
-          sha256: f.sha256,
-        })),
-        ...top.map((f) => ({ from: `${staging}${f.name}`, to: `${currentPrefix}${f.name}`, ...f })),
-      ];
-      const keep = new Set([
-        ...currentFiles.map((f) => f.to),
-        `${currentPrefix}${MANIFEST}`,
-        `${currentPrefix}${SUCCESS}`,
-      ]);
+      const { keep, ...currentSet } = placement((f) => `${currentPrefix}${f.table}/${f.name}`, currentPrefix);
       const stale: string[] = [];
       await this.wrap('list', currentPrefix, 's3:ListBucket', async () => {
         for await (const object of listObjects(this.client, this.bucket, currentPrefix)) {
           if (!keep.has(object.Key!)) stale.push(object.Key!);
         }
       });
-      const current = await this.replace({
-        files: currentFiles,
-        stale,
-        manifest: { ...manifestFrom, to: `${currentPrefix}${MANIFEST}` },
-        success: `${currentPrefix}${SUCCESS}`,
-      });
+      const current = await this.replace({ ...currentSet, stale });
       log.info({ ...context, ...current }, 'current/ published');
     } else {
       log.info({ ...context, newest }, 'current/ left at the newest published date');

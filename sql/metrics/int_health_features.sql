@@ -536,6 +536,22 @@ stream_declines as (
     group by all
 ),
 
+-- Every stream of a customer at a snapshot in one row: a struct per stream of its windows (stream_windows) and,
+-- where judged, of its decline test (stream_declines), read as activity.n_recent, order_declines.decline_p...
+streams as (
+    select
+        stream_windows.customer_id,
+        stream_windows.snapshot_role,
+        any_value(stream_windows) filter (where stream_windows.stream = 'active') as activity,
+        any_value(stream_windows) filter (where stream_windows.stream = 'orders') as order_stream,
+        any_value(stream_windows) filter (where stream_windows.stream = 'complaints') as complaint_stream,
+        any_value(stream_declines) filter (where stream_declines.stream = 'active') as activity_declines,
+        any_value(stream_declines) filter (where stream_declines.stream = 'orders') as order_declines
+    from stream_windows
+    left join stream_declines using (customer_id, snapshot_role, stream)
+    group by all
+),
+
 evidence as (
     select
         -- ids
@@ -633,22 +649,8 @@ evidence as (
     left join csat_recent using (customer_id, snapshot_role)
     left join purchase_model_inputs using (customer_id, snapshot_role)
     left join active_days_next using (customer_id, snapshot_role)
-    left join (select * from stream_windows where stream = 'active') as activity
-        on activity.customer_id = customer_snapshots.customer_id
-        and activity.snapshot_role = customer_snapshots.snapshot_role
-    left join (select * from stream_windows where stream = 'orders') as order_stream
-        on order_stream.customer_id = customer_snapshots.customer_id
-        and order_stream.snapshot_role = customer_snapshots.snapshot_role
-    left join (select * from stream_windows where stream = 'complaints') as complaint_stream
-        on complaint_stream.customer_id = customer_snapshots.customer_id
-        and complaint_stream.snapshot_role = customer_snapshots.snapshot_role
+    left join streams using (customer_id, snapshot_role)
     left join customers on customers.customer_id = customer_snapshots.customer_id
-    left join (select * from stream_declines where stream = 'active') as activity_declines
-        on activity_declines.customer_id = customer_snapshots.customer_id
-        and activity_declines.snapshot_role = customer_snapshots.snapshot_role
-    left join (select * from stream_declines where stream = 'orders') as order_declines
-        on order_declines.customer_id = customer_snapshots.customer_id
-        and order_declines.snapshot_role = customer_snapshots.snapshot_role
 ),
 
 -- The decline tests (stats.sql), judged only where the own history can say something.

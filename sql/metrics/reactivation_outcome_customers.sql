@@ -98,20 +98,6 @@ return_days as (
     select customer_id, ordered_date from purchases
 ),
 
-event_returns as (
-    select
-        audience_windows.audience_as_of,
-        audience_windows.window_days,
-        audience_windows.customer_id,
-        min(return_days.return_date) as first_return_date
-    from audience_windows
-    inner join return_days
-        on return_days.customer_id = audience_windows.customer_id
-       and return_days.return_date > audience_windows.audience_as_of
-       and return_days.return_date <= audience_windows.observed_until
-    group by all
-),
-
 running_on_audience_date as (
     select distinct audiences.audience_as_of, audiences.customer_id
     from audiences
@@ -119,53 +105,6 @@ running_on_audience_date as (
         on subscriptions.customer_id = audiences.customer_id
        and subscriptions.started_date <= audiences.audience_as_of
        and (subscriptions.ended_date is null or subscriptions.ended_date > audiences.audience_as_of)
-),
-
-resubscriptions as (
-    select
-        audience_windows.audience_as_of,
-        audience_windows.window_days,
-        audience_windows.customer_id,
-        min(subscriptions.started_date) as first_return_date
-    from audience_windows
-    inner join subscriptions
-        on subscriptions.customer_id = audience_windows.customer_id
-       and subscriptions.started_date > audience_windows.audience_as_of
-       and subscriptions.started_date <= audience_windows.observed_until
-    cross join params
-    where list_contains(params.active_when, 'subscriptions')
-      and not exists (
-          select 1
-          from running_on_audience_date as running
-          where running.audience_as_of = audience_windows.audience_as_of
-            and running.customer_id = audience_windows.customer_id
-      )
-    group by all
-),
-
-first_returns as (
-    select audience_as_of, window_days, customer_id, min(first_return_date) as first_return_date
-    from (
-        select * from event_returns
-        union all
-        select * from resubscriptions
-    )
-    group by all
-),
-
-window_revenue as (
-    select
-        audience_windows.audience_as_of,
-        audience_windows.window_days,
-        audience_windows.customer_id,
-        count(*) as orders,
-        sum(purchases.amount) as revenue
-    from audience_windows
-    inner join purchases
-        on purchases.customer_id = audience_windows.customer_id
-       and purchases.ordered_date > audience_windows.audience_as_of
-       and purchases.ordered_date <= audience_windows.observed_until
-    group by all
 ),
 
 campaign_sends as (
@@ -180,13 +119,62 @@ campaign_sends as (
       and regexp_matches(email_events.campaign_id, params.outcomes_campaign_id_pattern)
 ),
 
-sent_by_customer as (
-    select distinct audience_windows.audience_as_of, audience_windows.window_days, audience_windows.customer_id
+-- Everything dated that an outcome window looks for in a customer's rows: a return day, a subscription start (a
+-- return unless one was running on the audience date), a purchase (orders and revenue) and a campaign e-mail.
+customer_events as (
+    select customer_id, return_date as event_date, 'return' as kind, null as amount
+    from return_days
+    union all
+    select subscriptions.customer_id, subscriptions.started_date, 'subscription_start', null
+    from subscriptions
+    cross join params
+    where list_contains(params.active_when, 'subscriptions')
+    union all
+    select customer_id, ordered_date, 'purchase', amount
+    from purchases
+    union all
+    select customer_id, occurred_date, 'campaign_send', null
+    from campaign_sends
+),
+
+window_events as (
+    select
+        audience_windows.audience_as_of,
+        audience_windows.window_days,
+        audience_windows.customer_id,
+        customer_events.event_date,
+        customer_events.kind,
+        customer_events.amount,
+        running.customer_id is not null as was_running
     from audience_windows
-    inner join campaign_sends
-        on campaign_sends.customer_id = audience_windows.customer_id
-       and campaign_sends.occurred_date > audience_windows.audience_as_of
-       and campaign_sends.occurred_date <= audience_windows.observed_until
+    inner join customer_events
+        on customer_events.customer_id = audience_windows.customer_id
+       and customer_events.event_date > audience_windows.audience_as_of
+       and customer_events.event_date <= audience_windows.observed_until
+    left join running_on_audience_date as running
+        on running.audience_as_of = audience_windows.audience_as_of
+       and running.customer_id = audience_windows.customer_id
+),
+
+window_outcomes as (
+    select
+        audience_as_of,
+        window_days,
+        customer_id,
+        min(event_date) filter (
+            where kind = 'return' or (kind = 'subscription_start' and not was_running)
+        ) as first_return_date,
+        count(*) filter (where kind = 'purchase') as orders,
+        sum(amount) filter (where kind = 'purchase') as revenue,
+        bool_or(kind = 'campaign_send') as is_sent_to_customer
+    from window_events
+    group by all
+),
+
+sent_by_customer as (
+    select audience_as_of, window_days, customer_id
+    from window_outcomes
+    where is_sent_to_customer
 ),
 
 sent_by_email as (
@@ -227,16 +215,15 @@ reactivation_outcome_customers as (
         audience_windows.is_complete,
 
         -- outcome
-        first_returns.first_return_date is not null as reactivated,
-        first_returns.first_return_date as reactivated_on,
-        (first_returns.first_return_date - audience_windows.audience_as_of)::integer as days_to_reactivation,
-        coalesce(window_revenue.orders, 0)::integer as orders,
-        coalesce(window_revenue.revenue, 0)::decimal(18, 2) as revenue
+        window_outcomes.first_return_date is not null as reactivated,
+        window_outcomes.first_return_date as reactivated_on,
+        (window_outcomes.first_return_date - audience_windows.audience_as_of)::integer as days_to_reactivation,
+        coalesce(window_outcomes.orders, 0)::integer as orders,
+        coalesce(window_outcomes.revenue, 0)::decimal(18, 2) as revenue
 
     from audience_windows
     cross join params
-    left join first_returns using (audience_as_of, window_days, customer_id)
-    left join window_revenue using (audience_as_of, window_days, customer_id)
+    left join window_outcomes using (audience_as_of, window_days, customer_id)
     left join sent using (audience_as_of, window_days, customer_id)
 )
 

@@ -64,3 +64,21 @@ export function exportFiles(out: string): Record<string, string> {
   }
   return files;
 }
+
+/** The quarantine rows the sample's planted bad rows leave in every run of it (a shard's run is judged on them). */
+export const PLANTED_QUARANTINE = [
+  'orders order_id duplicate key O90000001',
+  'orders ordered_at unparseable timestamp 2026-02-30 10:00:00',
+  'orders customer_id missing required value',
+  'surveys response_id duplicate key R9000001',
+  'email_events email e-mail address of no known customer',
+];
+
+/** The quarantine an output publishes in current/, a row as `entity column_name reason value`. */
+export async function publishedQuarantine(db: Db, out: string): Promise<string[]> {
+  const quarantine = sqlString(join(out, 'current', 'quarantine', 'part-0.parquet'));
+  const rows = await db.all<{ entity: string; column_name: string; reason: string; value: string | null }>(
+    `select entity, column_name, reason, value from read_parquet(${quarantine}) order by all`,
+  );
+  return rows.map((r) => `${r.entity} ${r.column_name} ${r.reason} ${r.value ?? ''}`.trim());
+}

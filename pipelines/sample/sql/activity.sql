@@ -15,6 +15,11 @@ profiles as (
     from sample_profiles
 ),
 
+active_profiles as (
+    select * from profiles
+    where has_activity
+),
+
 signup_events as (
     -- the first event on the sign-up day, and one on a resurrected customer's return
     select customer_no, 0::bigint as slot, signup_day as day
@@ -31,51 +36,16 @@ signup_events as (
     where has_activity and is_persuadable and winback_sent
 ),
 
-poisson_counts as (
-    select
-        segments.customer_no,
-        segments.segment_no,
-        segments.lo,
-        segments.hi,
-        sample_poisson_count(poisson.cdf, segments.u_count) as n
-    from (
-        select *, sample_u(customer_no, 'activity_count', segment_no) as u_count
-        from sample_segments
-        where lam_activity > 0
-    ) as segments
-    join sample_poisson as poisson on poisson.key = sample_poisson_key(segments.lam_activity)
-),
-
 poisson_events as (
-    select
-        customer_no,
-        slot,
-        lo + least(hi - lo, floor((hi - lo + 1) * sample_u(customer_no, 'activity_day', slot)))::integer as day
-    from (
-        select *, 1 + segment_no * 1000 + unnest(range(n)) as slot
-        from poisson_counts
-        where n > 0
-    )
+    select customer_no, slot, day
+    from sample_poisson_events('sample_segments', 'sample_poisson', 'activity')
 ),
 
 order_day_events as (
     -- slow_regular customers look around on the day they order (the same clock as orders.sql)
-    select customer_no, slot, day
-    from (
-        select
-            customer_no,
-            100000000 + k as slot,
-            signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
-                as day,
-            is_persuadable and not winback_sent as stays_away
-        from (
-            select *, unnest(range(1, ceil((sample_follow_up_end_day() - signup_day) / regular_gap_days)::bigint + 2)) as k
-            from profiles
-            where archetype = 'slow_regular' and has_activity
-        )
-    )
-    where (day <= sample_span_days() or (day <= sample_follow_up_end_day() and not stays_away))
-      and sample_u(customer_no, 'order_day_visit', slot) < 0.70
+    select *
+    from sample_regular_order_days('active_profiles')
+    where sample_u(customer_no, 'order_day_visit', slot) < 0.70
 ),
 
 all_events as (

@@ -87,6 +87,54 @@ create or replace temp macro sample_poisson_key(lam) as
 create or replace temp macro sample_poisson_count(cdf, u) as
     case when u < cdf[1] then 0 else len(list_filter(cdf, lambda f: f < u)) end;
 
+-- The Poisson events of one stream ('order' or 'activity') in every segment of `segments` (sample_segments, by
+-- name): a count at the segment's mean (lam_orders or lam_activity) from the CDFs of `poisson` (sample_poisson),
+-- drawn with tag <stream>_count, and each event placed uniformly in the segment, drawn with <stream>_day in its
+-- slot 1 + segment_no x 1000 + i.
+create or replace temp macro sample_poisson_events(segments, poisson, stream) as table
+    select
+        customer_no,
+        slot,
+        lo + least(hi - lo, floor((hi - lo + 1) * sample_u(customer_no, stream || '_day', slot)))::integer as day,
+        shape
+    from (
+        select *, 1 + segment_no * 1000 + unnest(range(n)) as slot
+        from (
+            select
+                stream_segments.*,
+                sample_poisson_count(
+                    cdfs.cdf, sample_u(stream_segments.customer_no, stream || '_count', stream_segments.segment_no)
+                ) as n
+            from (
+                select *, case stream when 'order' then lam_orders when 'activity' then lam_activity end as lam
+                from query_table(segments)
+            ) as stream_segments
+            join query_table(poisson) as cdfs on cdfs.key = sample_poisson_key(stream_segments.lam)
+            where stream_segments.lam > 0
+        )
+        where n > 0
+    );
+
+-- The order days of the slow_regular customers of `profiles` (a table or CTE name), on their own clock: one per
+-- gap of regular_gap_days after sign-up (jittered +-15%, drawn with order_day), in slot 100000000 + k; into the
+-- follow-up unless the customer is persuadable and never e-mailed.
+create or replace temp macro sample_regular_order_days(profiles) as table
+    select customer_no, slot, day
+    from (
+        select
+            customer_no,
+            100000000 + k as slot,
+            signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
+                as day,
+            is_persuadable and not winback_sent as stays_away
+        from (
+            select *, unnest(range(1, ceil((sample_follow_up_end_day() - signup_day) / regular_gap_days)::bigint + 2)) as k
+            from query_table(profiles)
+            where archetype = 'slow_regular'
+        )
+    )
+    where day <= sample_span_days() or (day <= sample_follow_up_end_day() and not stays_away);
+
 -- A customer's life (sign-up day to end_day) cut into slots of `every_days` days, for events that may fall once in
 -- each (surveys, tickets): every customer of `profiles` (a table or CTE name) once per slot, with its number `slot`;
 -- and the day of a slot's event, `offset_days` after sign-up plus a uniform point of the slot (drawn with `tag`).

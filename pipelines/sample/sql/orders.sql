@@ -32,48 +32,14 @@ first_orders as (
     where is_persuadable and winback_sent
 ),
 
-poisson_counts as (
-    select
-        segments.*,
-        sample_poisson_count(poisson.cdf, segments.u_count) as n
-    from (
-        select *, sample_u(customer_no, 'order_count', segment_no) as u_count
-        from sample_segments
-        where lam_orders > 0
-    ) as segments
-    join sample_poisson as poisson on poisson.key = sample_poisson_key(segments.lam_orders)
-),
-
 poisson_orders as (
-    select
-        customer_no,
-        slot,
-        lo + least(hi - lo, floor((hi - lo + 1) * sample_u(customer_no, 'order_day', slot)))::integer as day,
-        shape
-    from (
-        select *, 1 + segment_no * 1000 + unnest(range(n)) as slot
-        from poisson_counts
-        where n > 0
-    )
+    select * from sample_poisson_events('sample_segments', 'sample_poisson', 'order')
 ),
 
 regular_orders as (
     -- slow_regular: one order per gap, jittered (into the follow-up, unless persuadable and never e-mailed)
-    select customer_no, slot, day, 1.0 as shape
-    from (
-        select
-            customer_no,
-            100000000 + k as slot,
-            signup_day + round(regular_gap_days * (k + 0.3 * (sample_u(customer_no, 'order_day', 100000000 + k) - 0.5)))::integer
-                as day,
-            is_persuadable and not winback_sent as stays_away
-        from (
-            select *, unnest(range(1, ceil((sample_follow_up_end_day() - signup_day) / regular_gap_days)::bigint + 2)) as k
-            from profiles
-            where archetype = 'slow_regular'
-        )
-    )
-    where day <= sample_span_days() or (day <= sample_follow_up_end_day() and not stays_away)
+    select *, 1.0 as shape
+    from sample_regular_order_days('profiles')
 ),
 
 kept_orders as (

@@ -39,35 +39,6 @@ phases as (
     where p2_end >= p2_start and (order_rate > 0 or activity_rate > 0)
 ),
 
-phase_bins as (
-    select
-        phases.*,
-        calendar.bin_no,
-        calendar.month_no,
-        calendar.season,
-        greatest(calendar.start_day, phases.p_start) as lo,
-        least(calendar.end_day, phases.p_end) as hi
-    from phases
-    join calendar on calendar.start_day <= phases.p_end and calendar.end_day >= phases.p_start
-),
-
-segments as (
-    select
-        customer_no,
-        -- unique per customer: the hash index of the segment's draws
-        bin_no * 2 + phase_no as segment_no,
-        lo,
-        hi,
-        case when phase_no = 1 then 1.0 else sample_shape((lo + hi) / 2 - shape_day, shape_kind, shape_len, shape_level) end
-            as shape,
-        sample_gamma1(sample_normal(customer_no, 'month_noise', month_no), sample_month_noise_cv()) as noise,
-        season,
-        order_rate,
-        activity_rate
-    from phase_bins
-    where hi >= lo
-),
-
 follow_up_calendar as (
     -- the calendar months of the follow-up after the as-of date (each month's noise is the one the history drew)
     select
@@ -107,12 +78,40 @@ follow_up_phases as (
       and not (is_persuadable and not winback_sent)
 ),
 
-follow_up_segments as (
+-- The history's phases and months, and the follow-up's: each phase is cut into the months of its own calendar.
+all_phases as (
+    select *, 'history' as part, 0 as first_segment_no from phases
+    union all by name
+    select *, 'follow_up' as part, 50000 as first_segment_no from follow_up_phases
+),
+
+all_calendar as (
+    select *, 'history' as part from calendar
+    union all by name
+    select *, 'follow_up' as part from follow_up_calendar
+),
+
+phase_bins as (
+    select
+        all_phases.*,
+        all_calendar.bin_no,
+        all_calendar.month_no,
+        all_calendar.season,
+        greatest(all_calendar.start_day, all_phases.p_start) as lo,
+        least(all_calendar.end_day, all_phases.p_end) as hi
+    from all_phases
+    join all_calendar
+        on all_calendar.part = all_phases.part
+       and all_calendar.start_day <= all_phases.p_end
+       and all_calendar.end_day >= all_phases.p_start
+),
+
+all_segments as (
     select
         customer_no,
-        -- apart from the history's segment numbers (2 x its months + 2 at most) and from the fixed slots of
-        -- orders.sql and activity.sql (98000000 and up)
-        50000 + bin_no * 2 + phase_no as segment_no,
+        -- unique per customer: the hash index of the segment's draws; the follow-up's apart from the history's
+        -- (2 x its months + 2 at most) and from the fixed slots of orders.sql and activity.sql (98000000 and up)
+        first_segment_no + bin_no * 2 + phase_no as segment_no,
         lo,
         hi,
         case when phase_no = 1 then 1.0 else sample_shape((lo + hi) / 2 - shape_day, shape_kind, shape_len, shape_level) end
@@ -121,26 +120,8 @@ follow_up_segments as (
         season,
         order_rate,
         activity_rate
-    from (
-        select
-            follow_up_phases.*,
-            follow_up_calendar.bin_no,
-            follow_up_calendar.month_no,
-            follow_up_calendar.season,
-            greatest(follow_up_calendar.start_day, follow_up_phases.p_start) as lo,
-            least(follow_up_calendar.end_day, follow_up_phases.p_end) as hi
-        from follow_up_phases
-        join follow_up_calendar
-            on follow_up_calendar.start_day <= follow_up_phases.p_end
-           and follow_up_calendar.end_day >= follow_up_phases.p_start
-    )
+    from phase_bins
     where hi >= lo
-),
-
-all_segments as (
-    select * from segments
-    union all
-    select * from follow_up_segments
 )
 
 select
