@@ -19,13 +19,37 @@ import {
   describeRows,
   EVENT_COLUMNS,
   type Landing,
+  type ReadThrough,
   type Reconciliation,
+  readNow,
   reconcile,
+  reconciliationReads,
+  type TableRead,
 } from './reconciliation.js';
 
 export class QualityError extends Error {
   override readonly name = 'QualityError';
 }
+
+/**
+ * The gates' answers from tables a run drops after their last model (raw_*, chk_*, most stg_*): read by the
+ * transform stage while the tables exist (gateReaders), then found here by runChecks, which reads every other
+ * table when it runs.
+ */
+export class GateReads {
+  private readonly answers = new Map<string, unknown>();
+
+  /** Reads now and keeps the answer. */
+  async take<T>(read: TableRead<T>): Promise<void> {
+    this.answers.set(read.key, await read.read());
+  }
+
+  /** The answer kept of the read, else read now. */
+  readonly through: ReadThrough = async <T>(read: TableRead<T>): Promise<T> =>
+    this.answers.has(read.key) ? (this.answers.get(read.key) as T) : read.read();
+}
+
+const through = (ctx: CheckContext): ReadThrough => ctx.reads?.through ?? readNow;
 
 export const CHECK_KINDS = [
   'unique',
@@ -67,6 +91,8 @@ export interface CheckContext {
   previous?: { runId: string; asOf: string; landedRows: Record<string, number> };
   /** What landing counted per entity (rows read, rows left out by `where`), for the reconciliation. */
   landing?: Partial<Record<Entity, Landing>>;
+  /** What a run read early of the tables it dropped (gateReaders); without it every table is read now. */
+  reads?: GateReads;
 }
 
 export interface ChecksOutcome {
@@ -114,61 +140,78 @@ function examples(values: string[]): string {
   return values.length ? `, e.g. ${values.join(', ')}` : '';
 }
 
-async function uniqueAndNotNull(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+type ModelMeta = ReturnType<typeof modelCatalog>['models'][number];
+
+/** The unique and not_null tests of one model. */
+function modelTestsRead(ctx: CheckContext, model: ModelMeta): TableRead<(CheckResult | null)[]> {
+  return { key: `tests ${model.name}`, tables: [model.name], read: () => modelTests(ctx, model) };
+}
+
+async function modelTests(ctx: CheckContext, model: ModelMeta): Promise<(CheckResult | null)[]> {
   const { db, config } = ctx;
-  for (const model of modelCatalog().models) {
-    const notNull = model.columns.filter((c) => c.notNull).map((c) => c.name);
-    if (model.uniqueCombinations.length === 0 && notNull.length === 0) continue;
-    const columns = await columnsOf(db, model.name);
-    let problem: string | null = null;
-    for (const combination of model.uniqueCombinations) {
-      const grain = [...combination];
-      const target = `${model.name}(${grain.join(', ')})`;
-      problem = missing(model.name, columns, grain);
-      if (problem) {
-        results.push(outcome('unique', target, config.checks.unique, 1, `unique: ${problem}`));
-        break;
-      }
-      const keys = grain.map(sqlIdent).join(', ');
-      const showKeys = !grain.some((c) => PERSONAL.has(c));
-      const dupes = await db.all<{ k: string; n: string }>(
-        `select concat_ws('/', ${grain.map((c) => `coalesce(cast(${sqlIdent(c)} as varchar), 'null')`).join(', ')}) as k,
-                count(*) as n
-         from ${sqlIdent(model.name)} group by ${keys} having count(*) > 1 order by n desc, k limit 1000`,
-      );
-      results.push(
-        outcome(
-          'unique',
-          target,
-          config.checks.unique,
-          dupes.length,
-          `unique: ${model.name} has ${dupes.length}${dupes.length === 1000 ? '+' : ''} duplicate ${grain.join(' x ')} value(s)` +
-            examples(showKeys ? dupes.slice(0, 3).map((d) => `${d.k} (${d.n}x)`) : []),
-        ),
-      );
-    }
-    // A table that is missing (or lacks its key) fails once, under unique.
-    if (problem) continue;
-    problem = missing(model.name, columns, notNull);
+  const results: (CheckResult | null)[] = [];
+  const notNull = model.columns.filter((c) => c.notNull).map((c) => c.name);
+  const columns = await columnsOf(db, model.name);
+  let problem: string | null = null;
+  for (const combination of model.uniqueCombinations) {
+    const grain = [...combination];
+    const target = `${model.name}(${grain.join(', ')})`;
+    problem = missing(model.name, columns, grain);
     if (problem) {
-      results.push(outcome('not_null', model.name, config.checks.not_null, 1, `not_null: ${problem}`));
-      continue;
+      results.push(outcome('unique', target, config.checks.unique, 1, `unique: ${problem}`));
+      break;
     }
-    for (const column of notNull) {
-      const nulls = await db.number(
-        `select count(*) from ${sqlIdent(model.name)} where ${sqlIdent(column)} is null`,
-      );
-      results.push(
-        outcome(
-          'not_null',
-          `${model.name}.${column}`,
-          config.checks.not_null,
-          nulls,
-          `not_null: ${model.name}.${column} is null in ${nulls} row(s)`,
-        ),
-      );
-    }
+    const keys = grain.map(sqlIdent).join(', ');
+    const showKeys = !grain.some((c) => PERSONAL.has(c));
+    const dupes = await db.all<{ k: string; n: string }>(
+      `select concat_ws('/', ${grain.map((c) => `coalesce(cast(${sqlIdent(c)} as varchar), 'null')`).join(', ')}) as k,
+              count(*) as n
+       from ${sqlIdent(model.name)} group by ${keys} having count(*) > 1 order by n desc, k limit 1000`,
+    );
+    results.push(
+      outcome(
+        'unique',
+        target,
+        config.checks.unique,
+        dupes.length,
+        `unique: ${model.name} has ${dupes.length}${dupes.length === 1000 ? '+' : ''} duplicate ${grain.join(' x ')} value(s)` +
+          examples(showKeys ? dupes.slice(0, 3).map((d) => `${d.k} (${d.n}x)`) : []),
+      ),
+    );
   }
+  // A table that is missing (or lacks its key) fails once, under unique.
+  if (problem) return results;
+  problem = missing(model.name, columns, notNull);
+  if (problem) {
+    results.push(outcome('not_null', model.name, config.checks.not_null, 1, `not_null: ${problem}`));
+    return results;
+  }
+  for (const column of notNull) {
+    const nulls = await db.number(
+      `select count(*) from ${sqlIdent(model.name)} where ${sqlIdent(column)} is null`,
+    );
+    results.push(
+      outcome(
+        'not_null',
+        `${model.name}.${column}`,
+        config.checks.not_null,
+        nulls,
+        `not_null: ${model.name}.${column} is null in ${nulls} row(s)`,
+      ),
+    );
+  }
+  return results;
+}
+
+/** The models with unique or not_null tests. */
+function testedModels(): ModelMeta[] {
+  return modelCatalog().models.filter(
+    (m) => m.uniqueCombinations.length > 0 || m.columns.some((c) => c.notNull),
+  );
+}
+
+async function uniqueAndNotNull(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  for (const model of testedModels()) results.push(...(await through(ctx)(modelTestsRead(ctx, model))));
 }
 
 /** Every column test of one kind, from the models' yml. */
@@ -185,27 +228,35 @@ function columnTests<T>(
   return found;
 }
 
-async function acceptedValues(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+/** The accepted_values test of one column. */
+function acceptedValuesRead(
+  ctx: CheckContext,
+  rule: { table: string; column: string; values: readonly string[] },
+): TableRead<CheckResult | null> {
   const { db, config } = ctx;
-  for (const { table, column, test: values } of columnTests((c) => c.acceptedValues)) {
-    const rule = { table, column, values };
-    const target = `${rule.table}.${rule.column}`;
-    const problem = missing(rule.table, await columnsOf(db, rule.table), [rule.column]);
-    if (problem) {
-      results.push(
-        outcome('accepted_values', target, config.checks.accepted_values, 1, `accepted_values: ${problem}`),
+  const target = `${rule.table}.${rule.column}`;
+  return {
+    key: `accepted_values ${target}`,
+    tables: [rule.table],
+    read: async () => {
+      const problem = missing(rule.table, await columnsOf(db, rule.table), [rule.column]);
+      if (problem) {
+        return outcome(
+          'accepted_values',
+          target,
+          config.checks.accepted_values,
+          1,
+          `accepted_values: ${problem}`,
+        );
+      }
+      const bad = await db.all<{ v: string; n: string }>(
+        `select cast(${sqlIdent(rule.column)} as varchar) as v, count(*) as n from ${sqlIdent(rule.table)}
+         where ${sqlIdent(rule.column)} is not null
+           and cast(${sqlIdent(rule.column)} as varchar) not in (${rule.values.map(sqlString).join(', ')})
+         group by all order by n desc, v`,
       );
-      continue;
-    }
-    const bad = await db.all<{ v: string; n: string }>(
-      `select cast(${sqlIdent(rule.column)} as varchar) as v, count(*) as n from ${sqlIdent(rule.table)}
-       where ${sqlIdent(rule.column)} is not null
-         and cast(${sqlIdent(rule.column)} as varchar) not in (${rule.values.map(sqlString).join(', ')})
-       group by all order by n desc, v`,
-    );
-    const rows = bad.reduce((n, b) => n + Number(b.n), 0);
-    results.push(
-      outcome(
+      const rows = bad.reduce((n, b) => n + Number(b.n), 0);
+      return outcome(
         'accepted_values',
         target,
         config.checks.accepted_values,
@@ -215,44 +266,66 @@ async function acceptedValues(ctx: CheckContext, results: (CheckResult | null)[]
             .slice(0, 3)
             .map((b) => `'${b.v}' (${b.n}x)`)
             .join(', '),
-      ),
-    );
-  }
+      );
+    },
+  };
 }
 
-async function relationships(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+function acceptedValuesReads(ctx: CheckContext): TableRead<CheckResult | null>[] {
+  return columnTests((c) => c.acceptedValues).map(({ table, column, test: values }) =>
+    acceptedValuesRead(ctx, { table, column, values }),
+  );
+}
+
+async function acceptedValues(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  for (const read of acceptedValuesReads(ctx)) results.push(await through(ctx)(read));
+}
+
+/** The relationships test of one column. */
+function relationshipRead(
+  ctx: CheckContext,
+  rule: { child: string; column: string; parent: string; parentColumn: string },
+): TableRead<CheckResult | null> {
   const { db, config } = ctx;
-  for (const { table, column, test } of columnTests((c) => c.relationship)) {
-    const rule = { child: table, column, parent: test.to, parentColumn: test.field };
-    const target = `${rule.child}.${rule.column} -> ${rule.parent}.${rule.parentColumn}`;
-    const problem =
-      missing(rule.child, await columnsOf(db, rule.child), [rule.column]) ??
-      missing(rule.parent, await columnsOf(db, rule.parent), [rule.parentColumn]);
-    if (problem) {
-      results.push(
-        outcome('relationships', target, config.checks.relationships, 1, `relationships: ${problem}`),
+  const target = `${rule.child}.${rule.column} -> ${rule.parent}.${rule.parentColumn}`;
+  return {
+    key: `relationships ${target}`,
+    tables: [rule.child, rule.parent],
+    read: async () => {
+      const problem =
+        missing(rule.child, await columnsOf(db, rule.child), [rule.column]) ??
+        missing(rule.parent, await columnsOf(db, rule.parent), [rule.parentColumn]);
+      if (problem) {
+        return outcome('relationships', target, config.checks.relationships, 1, `relationships: ${problem}`);
+      }
+      const orphans = await db.all<{ v: string }>(
+        `select distinct cast(child.${sqlIdent(rule.column)} as varchar) as v
+         from ${sqlIdent(rule.child)} as child
+         where child.${sqlIdent(rule.column)} is not null
+           and not exists (select 1 from ${sqlIdent(rule.parent)} as parent
+                           where parent.${sqlIdent(rule.parentColumn)} = child.${sqlIdent(rule.column)})
+         order by v`,
       );
-      continue;
-    }
-    const orphans = await db.all<{ v: string }>(
-      `select distinct cast(child.${sqlIdent(rule.column)} as varchar) as v
-       from ${sqlIdent(rule.child)} as child
-       where child.${sqlIdent(rule.column)} is not null
-         and not exists (select 1 from ${sqlIdent(rule.parent)} as parent
-                         where parent.${sqlIdent(rule.parentColumn)} = child.${sqlIdent(rule.column)})
-       order by v`,
-    );
-    results.push(
-      outcome(
+      return outcome(
         'relationships',
         target,
         config.checks.relationships,
         orphans.length,
         `relationships: ${orphans.length} ${rule.column} value(s) of ${rule.child} are not in ${rule.parent}` +
           examples(orphans.slice(0, 3).map((o) => o.v)),
-      ),
-    );
-  }
+      );
+    },
+  };
+}
+
+function relationshipReads(ctx: CheckContext): TableRead<CheckResult | null>[] {
+  return columnTests((c) => c.relationship).map(({ table, column, test }) =>
+    relationshipRead(ctx, { child: table, column, parent: test.to, parentColumn: test.field }),
+  );
+}
+
+async function relationships(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  for (const read of relationshipReads(ctx)) results.push(await through(ctx)(read));
 }
 
 /** The entities whose rows make a customer active: stale ones must not pick whom to write to. */
@@ -261,38 +334,65 @@ export const ACTIVITY_ENTITIES: readonly Entity[] = ['orders', 'activity', 'subs
 /** The target of the freshness gate on the reactivation audience. */
 export const AUDIENCE_FRESHNESS_TARGET = 'reactivation_audience';
 
-async function freshness(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
-  const { db, config, asOf } = ctx;
-  const settings = config.checks.freshness;
-  // Activity-bearing entities found stale (their message), for the audience gate.
-  const stale: string[] = [];
-  let entityFailed = false;
-  for (const entity of ENTITIES) {
-    const maxAge = settings.max_age_days[entity];
-    if (maxAge === undefined || !ctx.configured.includes(entity)) continue;
-    if (settings.severity === 'off' && (settings.audience === 'off' || !ACTIVITY_ENTITIES.includes(entity))) {
-      continue;
-    }
-    const table = `stg_${entity}`;
-    const column = FRESHNESS_COLUMNS[entity];
-    let message: string;
-    let isStale: boolean;
-    const problem = missing(table, await columnsOf(db, table), [column]);
-    if (problem) {
-      message = `freshness: ${problem}`;
-      isStale = true;
-    } else {
+/** The newest row of an entity's staging table (its business date) and its age on the as-of date. */
+function newestRead(
+  ctx: CheckContext,
+  entity: Entity,
+): TableRead<{ problem: string } | { newest: string | null; age: number | null }> {
+  const { db, asOf } = ctx;
+  const table = `stg_${entity}`;
+  const column = FRESHNESS_COLUMNS[entity];
+  return {
+    key: `freshness ${entity}`,
+    tables: [table],
+    read: async () => {
+      const problem = missing(table, await columnsOf(db, table), [column]);
+      if (problem) return { problem };
       const row = await db.one<{ newest: string | null; age: number | string | null }>(
         `select strftime(newest, '%Y-%m-%d') as newest, date_diff('day', newest, date ${sqlString(asOf)}) as age
          from (select max(business_date(${sqlIdent(column)}, (select time_zone from run_params))) as newest
                from ${sqlIdent(table)})`,
       );
       const age = row?.age === null || row?.age === undefined ? null : Number(row.age);
+      return { newest: row?.newest ?? null, age };
+    },
+  };
+}
+
+/** The entities whose freshness is checked. */
+function freshnessEntities(ctx: CheckContext): Entity[] {
+  const settings = ctx.config.checks.freshness;
+  return ENTITIES.filter(
+    (entity) =>
+      settings.max_age_days[entity] !== undefined &&
+      ctx.configured.includes(entity) &&
+      !(settings.severity === 'off' && (settings.audience === 'off' || !ACTIVITY_ENTITIES.includes(entity))),
+  );
+}
+
+async function freshness(ctx: CheckContext, results: (CheckResult | null)[]): Promise<void> {
+  const { config, asOf } = ctx;
+  const settings = config.checks.freshness;
+  // Activity-bearing entities found stale (their message), for the audience gate.
+  const stale: string[] = [];
+  let entityFailed = false;
+  for (const entity of freshnessEntities(ctx)) {
+    const maxAge = settings.max_age_days[entity] ?? 0;
+    const table = `stg_${entity}`;
+    const column = FRESHNESS_COLUMNS[entity];
+    let message: string;
+    let isStale: boolean;
+    const newest = await through(ctx)(newestRead(ctx, entity));
+    if ('problem' in newest) {
+      message = `freshness: ${newest.problem}`;
+      isStale = true;
+    } else {
+      const { age } = newest;
       isStale = age === null || age > maxAge;
       message =
         age === null
           ? `freshness: ${entity} has no rows up to the as-of date ${asOf} (${table}.${column})`
-          : `freshness: the newest ${entity} row (${column}) is from ${row?.newest}, ${age} days before the as-of date ${asOf}; ` +
+          : `freshness: the newest ${entity} row (${column}) is from ${newest.newest}, ${age} days before the as-of date ${asOf}; ` +
             `checks.freshness.max_age_days.${entity} is ${maxAge}`;
     }
     const result = outcome('freshness', entity, settings.severity, isStale ? 1 : 0, message);
@@ -356,7 +456,7 @@ async function volume(ctx: CheckContext, results: (CheckResult | null)[]): Promi
   for (const entity of ctx.configured) {
     const before = previous.landedRows[entity];
     if (before === undefined || before === 0) continue;
-    const now = await db.number(`select count(*) from raw_${entity}`);
+    const now = await through(ctx)(rawRowsRead(db, entity));
     const drop = (before - now) / before;
     results.push(
       outcome(
@@ -372,11 +472,20 @@ async function volume(ctx: CheckContext, results: (CheckResult | null)[]): Promi
   }
 }
 
+/** The raw rows of an entity. */
+function rawRowsRead(db: Db, entity: Entity): TableRead<number> {
+  const table = `raw_${entity}`;
+  return { key: `rows ${table}`, tables: [table], read: () => db.number(`select count(*) from ${table}`) };
+}
+
 /** Rows and quarantined rows per entity. */
-export async function quarantineCounts(db: Db): Promise<Record<string, QuarantineCount>> {
+export async function quarantineCounts(
+  db: Db,
+  answer: ReadThrough = readNow,
+): Promise<Record<string, QuarantineCount>> {
   const counts: Record<string, QuarantineCount> = {};
   for (const entity of ENTITIES) {
-    const rows = await db.number(`select count(*) from raw_${entity}`);
+    const rows = await answer(rawRowsRead(db, entity));
     const quarantined = await db.number(`select count(*) from quarantine where entity = '${entity}'`);
     const share = rows === 0 ? 0 : quarantined / rows;
     counts[entity] = { rows, quarantined, share: Number(share.toFixed(6)) };
@@ -417,7 +526,7 @@ async function reconciliationChecks(
   results: (CheckResult | null)[],
 ): Promise<Reconciliation> {
   const severity = ctx.config.checks.reconciliation;
-  const { reconciliation, problems } = await reconcile(ctx.db, ctx.configured, ctx.landing);
+  const { reconciliation, problems } = await reconcile(ctx.db, ctx.configured, ctx.landing, through(ctx));
   for (const p of problems) {
     results.push(
       outcome('reconciliation', p.target, severity, 1, `reconciliation: ${p.target}: ${p.message}`),
@@ -449,10 +558,33 @@ async function reconciliationChecks(
   return reconciliation;
 }
 
+/**
+ * Every read of the gates, as readers for the transform stage (transforms/runner.ts): a run that drops tables
+ * after their last reader takes these answers while the tables exist, into `reads`, and runChecks finds them there.
+ */
+export function gateReaders(
+  ctx: CheckContext & { reads: GateReads },
+): { name: string; tables: readonly string[]; run: () => Promise<void> }[] {
+  const { db, reads } = ctx;
+  const all: TableRead<unknown>[] = [
+    ...ENTITIES.map((e) => rawRowsRead(db, e)),
+    ...freshnessEntities(ctx).map((e) => newestRead(ctx, e)),
+    ...testedModels().map((m) => modelTestsRead(ctx, m)),
+    ...acceptedValuesReads(ctx),
+    ...relationshipReads(ctx),
+    ...reconciliationReads(db, ctx.configured, ctx.landing),
+  ];
+  return all.map((read) => ({
+    name: `the gates (${read.key})`,
+    tables: read.tables,
+    run: () => reads.take(read),
+  }));
+}
+
 /** Runs every configured gate; never throws for a failed gate (see `assertChecks`). */
 export async function runChecks(ctx: CheckContext): Promise<ChecksOutcome> {
   const collected: (CheckResult | null)[] = [];
-  const quarantine = await quarantineCounts(ctx.db);
+  const quarantine = await quarantineCounts(ctx.db, through(ctx));
   await quarantineShare(ctx, quarantine, collected);
   await volume(ctx, collected);
   await freshness(ctx, collected);

@@ -82,6 +82,23 @@ export interface ReconciliationProblem {
   message: string;
 }
 
+/**
+ * A query of some tables whose answer a run may take early, while they exist (it drops the raw, checked and
+ * staging tables after their last reader), and keep for the gates.
+ */
+export interface TableRead<T> {
+  /** Names the answer: the same key is the same query. */
+  key: string;
+  tables: readonly string[];
+  read(): Promise<T>;
+}
+
+/** Answers a read: from what was kept of it, or by reading now. */
+export type ReadThrough = <T>(read: TableRead<T>) => Promise<T>;
+
+/** Reads now (no run kept anything). */
+export const readNow: ReadThrough = (read) => read.read();
+
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
 async function missingTables(db: Db, tables: string[]): Promise<string[]> {
@@ -250,37 +267,84 @@ export interface Landing {
   excluded: number | null;
 }
 
-/** Reconciles every configured entity's rows (with landing's counts), and the money of orders and invoices. */
+/** The rows of an entity, or the tables that were not built. */
+export function rowsRead(
+  db: Db,
+  entity: Entity,
+  landing: Landing | undefined,
+): TableRead<RowReconciliation | { missing: string[] }> {
+  const tables = [`raw_${entity}`, `chk_${entity}`, `stg_${entity}`, 'quarantine'];
+  return {
+    key: `reconciliation rows ${entity}`,
+    tables,
+    read: async () => {
+      const missing = await missingTables(db, tables);
+      return missing.length ? { missing } : reconcileRows(db, entity, landing);
+    },
+  };
+}
+
+/** The money of orders or invoices, or the tables that were not built. */
+export function moneyRead(
+  db: Db,
+  entity: 'orders' | 'invoices',
+): TableRead<MoneyReconciliation | { missing: string[] }> {
+  const tables = [`chk_${entity}`, `stg_${entity}`, 'fct_customer_period'];
+  return {
+    key: `reconciliation amount ${entity}`,
+    tables,
+    read: async () => {
+      const missing = await missingTables(db, tables);
+      if (missing.length) return { missing };
+      return entity === 'orders' ? reconcileOrders(db) : reconcileInvoices(db);
+    },
+  };
+}
+
+/** Every read of the reconciliation of the configured entities. */
+export function reconciliationReads(
+  db: Db,
+  configured: readonly Entity[],
+  landing: Partial<Record<Entity, Landing>> = {},
+): TableRead<unknown>[] {
+  return [
+    ...ENTITIES.filter((e) => configured.includes(e)).map((e) => rowsRead(db, e, landing[e])),
+    ...(['orders', 'invoices'] as const).filter((e) => configured.includes(e)).map((e) => moneyRead(db, e)),
+  ];
+}
+
+/**
+ * Reconciles every configured entity's rows (with landing's counts), and the money of orders and invoices;
+ * `through` answers each read (from what a run kept of it).
+ */
 export async function reconcile(
   db: Db,
   configured: readonly Entity[],
   landing: Partial<Record<Entity, Landing>> = {},
+  through: ReadThrough = readNow,
 ): Promise<{ reconciliation: Reconciliation; problems: ReconciliationProblem[] }> {
   const reconciliation: Reconciliation = { balanced: true, rows: {}, money: {} };
   const problems: ReconciliationProblem[] = [];
   for (const entity of ENTITIES) {
     if (!configured.includes(entity)) continue;
-    const missing = await missingTables(db, [
-      `raw_${entity}`,
-      `chk_${entity}`,
-      `stg_${entity}`,
-      'quarantine',
-    ]);
-    if (missing.length) {
-      problems.push({ target: `${entity} rows`, message: `table ${missing.join(', ')} was not built` });
+    const rows = await through(rowsRead(db, entity, landing[entity]));
+    if ('missing' in rows) {
+      problems.push({ target: `${entity} rows`, message: `table ${rows.missing.join(', ')} was not built` });
       continue;
     }
-    reconciliation.rows[entity] = await reconcileRows(db, entity, landing[entity]);
+    reconciliation.rows[entity] = rows;
   }
   for (const entity of ['orders', 'invoices'] as const) {
     if (!configured.includes(entity)) continue;
-    const missing = await missingTables(db, [`chk_${entity}`, `stg_${entity}`, 'fct_customer_period']);
-    if (missing.length) {
-      problems.push({ target: `${entity} amount`, message: `table ${missing.join(', ')} was not built` });
+    const amounts = await through(moneyRead(db, entity));
+    if ('missing' in amounts) {
+      problems.push({
+        target: `${entity} amount`,
+        message: `table ${amounts.missing.join(', ')} was not built`,
+      });
       continue;
     }
-    reconciliation.money[entity] =
-      entity === 'orders' ? await reconcileOrders(db) : await reconcileInvoices(db);
+    reconciliation.money[entity] = amounts;
   }
   reconciliation.balanced =
     problems.length === 0 &&

@@ -4,7 +4,7 @@
 // run (sql/staging/__sources.yml) is an error that names it and the file that reads it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { Db } from '../pipelines/base/duckdb.js';
+import { Db, sqlIdent } from '../pipelines/base/duckdb.js';
 import { tablesRead } from './dependencies.js';
 import { LAYERS, type Layer, type ModelCatalog, readCatalog, SQL_DIR } from './metadata.js';
 import type { ModelContext, TsModel } from './model.js';
@@ -19,6 +19,8 @@ interface ModelBase {
   file: string;
   /** The models it reads (the ones that create the tables it reads), sorted. */
   reads: readonly string[];
+  /** The tables of the run it reads (sql/staging/__sources.yml: run_params, raw_<entity>...), sorted. */
+  sources: readonly string[];
   /** The tables it creates: its own, and for a TypeScript model the others its yml names. */
   creates: readonly string[];
 }
@@ -89,7 +91,7 @@ function resolver(
   catalog: ModelCatalog,
   sqlNames: readonly string[],
   placed: readonly Placed[],
-): (model: string, file: string, tables: readonly string[]) => string[] {
+): (model: string, file: string, tables: readonly string[]) => { reads: string[]; sources: string[] } {
   const producer = new Map<string, string>(sqlNames.map((name) => [name, name]));
   for (const p of placed) for (const table of p.creates) producer.set(table, p.model.name);
   for (const meta of catalog.models) {
@@ -104,18 +106,21 @@ function resolver(
   const sources = new Set(catalog.sources.map((s) => s.name));
   return (model, file, tables) => {
     const reads = new Set<string>();
+    const fromRun = new Set<string>();
     for (const table of tables) {
       const by = producer.get(table);
       if (by !== undefined) {
         if (by !== model) reads.add(by);
-      } else if (!sources.has(table)) {
+      } else if (sources.has(table)) {
+        fromRun.add(table);
+      } else {
         throw new ModelError(
           `model ${model} (${file}) reads ${table}, which is not a model (no sql/<layer>/${table}.sql) nor a table the ` +
             'run provides (sql/staging/__sources.yml): fix the name, or add the model',
         );
       }
     }
-    return [...reads].sort();
+    return { reads: [...reads].sort(), sources: [...fromRun].sort() };
   };
 }
 
@@ -144,14 +149,23 @@ export async function loadModels(options: LoadOptions = {}): Promise<AnyModel[]>
       if ('error' in parsed) {
         throw new ModelError(`model ${f.name} (${file}) cannot be parsed: ${parsed.error}; fix the SQL`);
       }
-      const reads = resolve(f.name, file, parsed.tables);
-      models.push({ kind: 'sql', name: f.name, layer: f.layer, file, sql, reads, creates: [f.name] });
+      const { reads, sources } = resolve(f.name, file, parsed.tables);
+      models.push({
+        kind: 'sql',
+        name: f.name,
+        layer: f.layer,
+        file,
+        sql,
+        reads,
+        sources,
+        creates: [f.name],
+      });
     }
   } finally {
     db.close();
   }
   for (const p of placed) {
-    const reads = resolve(p.model.name, p.file, p.model.dependsOn);
+    const { reads, sources } = resolve(p.model.name, p.file, p.model.dependsOn);
     models.push({
       kind: 'ts',
       name: p.model.name,
@@ -159,6 +173,7 @@ export async function loadModels(options: LoadOptions = {}): Promise<AnyModel[]>
       file: p.file,
       model: p.model,
       reads,
+      sources,
       creates: p.creates,
     });
   }
@@ -244,14 +259,99 @@ export async function runMacros(db: Db, dir: string = SQL_DIR): Promise<void> {
   }
 }
 
-/** Builds every model in order; calls onModel after each with its row count and time. */
+/**
+ * A read of built tables outside the models (a gate's query) that must happen while they exist: when the runner
+ * drops tables after their last reader, it runs this as soon as every table it reads is built, and keeps those
+ * tables until it has.
+ */
+export interface TableReader {
+  /** What it reads for (in errors). */
+  name: string;
+  tables: readonly string[];
+  run(): Promise<void>;
+}
+
+/**
+ * Dropping each table once nothing reads it any more, so that the raw, checked and staging tables do not stay
+ * resident while the later models build (a run's memory and spill at scale).
+ */
+export interface ReleaseOptions {
+  /** Tables read after the models (published, exported, the manifest's and the summary's): never dropped. */
+  keep: ReadonlySet<string>;
+  /**
+   * Tables there before the first model that may be dropped after their last reader, by what made them: a source
+   * (raw_<entity>: itself) or a model built elsewhere (`churn merge` loads the shards' tables: its tables).
+   */
+  inputs: ReadonlyMap<string, readonly string[]>;
+  /** Reads of tables besides the models'; a reader of kept tables only is not run (its tables stay). */
+  readers: readonly TableReader[];
+}
+
+/** Where, in the build order, each reader runs and each droppable table is dropped (-1: before the first model). */
+function releasePlan(
+  ordered: readonly AnyModel[],
+  release: ReleaseOptions,
+): { readersAfter: Map<number, TableReader[]>; dropsAfter: Map<number, string[]> } {
+  const producer = new Map<string, number>();
+  ordered.forEach((m, i) => {
+    for (const t of m.creates) producer.set(t, i);
+  });
+  const byName = new Map(ordered.map((m) => [m.name, m]));
+  const given = new Set([...release.inputs.values()].flat());
+  const droppable = (t: string) => !release.keep.has(t) && (producer.has(t) || given.has(t));
+  const lastUse = new Map<string, number>();
+  const use = (t: string, i: number) => {
+    if (droppable(t)) lastUse.set(t, Math.max(lastUse.get(t) ?? i, i));
+  };
+  for (const t of given) use(t, -1);
+  ordered.forEach((m, i) => {
+    for (const t of m.creates) use(t, i);
+    for (const t of m.sources) use(t, i);
+    // A model reads every table of the models it reads (a TypeScript model creates several).
+    for (const r of m.reads) for (const t of byName.get(r)?.creates ?? release.inputs.get(r) ?? []) use(t, i);
+  });
+  const readersAfter = new Map<number, TableReader[]>();
+  for (const reader of release.readers) {
+    if (!reader.tables.some(droppable)) continue;
+    const at = Math.max(-1, ...reader.tables.map((t) => producer.get(t) ?? -1));
+    readersAfter.set(at, [...(readersAfter.get(at) ?? []), reader]);
+    for (const t of reader.tables) use(t, at);
+  }
+  const dropsAfter = new Map<number, string[]>();
+  for (const [t, i] of lastUse) dropsAfter.set(i, [...(dropsAfter.get(i) ?? []), t]);
+  return { readersAfter, dropsAfter };
+}
+
+async function released(ctx: ModelContext, at: number, plan: ReturnType<typeof releasePlan>): Promise<void> {
+  for (const reader of plan.readersAfter.get(at) ?? []) {
+    try {
+      await reader.run();
+    } catch (err) {
+      throw new ModelError(
+        `reading ${reader.tables.join(', ')} for ${reader.name} failed: ${(err as Error).message}`,
+      );
+    }
+  }
+  const drops = (plan.dropsAfter.get(at) ?? []).sort();
+  for (const table of drops) await ctx.db.run(`drop table if exists ${sqlIdent(table)}`);
+  if (drops.length > 0) ctx.log.debug({ tables: drops }, 'tables dropped after their last reader');
+}
+
+/**
+ * Builds every model in order; calls onModel after each with its row count and time. With `release`, runs its
+ * readers as soon as their tables are built and drops every table that is not kept after its last reader.
+ */
 export async function runModels(
   ctx: ModelContext,
   models: AnyModel[],
   onModel?: (timing: ModelTiming) => void,
+  release?: ReleaseOptions,
 ): Promise<ModelTiming[]> {
   const timings: ModelTiming[] = [];
-  for (const model of orderModels(models)) {
+  const ordered = orderModels(models);
+  const plan = release && releasePlan(ordered, release);
+  if (plan) await released(ctx, -1, plan);
+  for (const [index, model] of ordered.entries()) {
     const started = performance.now();
     try {
       if (model.kind === 'sql') {
@@ -269,6 +369,7 @@ export async function runModels(
       rows,
       ms: Math.round(performance.now() - started),
     };
+    if (plan) await released(ctx, index, plan);
     timings.push(timing);
     onModel?.(timing);
   }

@@ -1,6 +1,7 @@
 // A run's database: DuckDB opened in the business time zone with file paths relative to the config, the run
 // parameters, the macros, the history placeholders, the landed exports and the models built on them. The run,
 // a shard, the sample's detection replay and the tests all open it here, so that they build the same tables.
+import { join } from 'node:path';
 import type { Config, Entity } from '../../config/schema.js';
 import { ENTITIES } from '../../config/schema.js';
 import { createRunParams } from '../../transforms/params.js';
@@ -9,8 +10,10 @@ import {
   type AnyModel,
   loadModels,
   type ModelTiming,
+  type ReleaseOptions,
   runMacros,
   runModels,
+  type TableReader,
 } from '../../transforms/runner.js';
 import { Db, sqlString } from '../base/duckdb.js';
 import { EventStream, runStage, type StageEvent, type StageEvents } from '../base/events.js';
@@ -28,7 +31,10 @@ export interface RunDatabaseOptions {
   /** Where the sources keep what they land (`<state>/landing`). */
   landingRoot: string;
   log: Logger;
-  /** DuckDB spills here, under the config's memory limit and threads (a run); without it, DuckDB's defaults. */
+  /**
+   * The run's scratch folder: its database file and DuckDB's spill, under the config's memory limit and threads (a
+   * run); without it, an in-memory database with DuckDB's defaults.
+   */
   scratchDir?: string;
   /** Loads the raw tables in landing's place (default landAll; `churn merge` loads the shards' tables). */
   land?: typeof landAll;
@@ -43,6 +49,15 @@ export interface RunDatabaseOptions {
   models?: AnyModel[];
   /** Where land and transform tell their start, progress and end (a run's stream; default none). */
   events?: StageEvents;
+  /**
+   * Drop every table once its last reader is done, except `keep` (what the stages after the models read), and
+   * take the `readers` (the gates' reads, made once landing has counted) while their tables exist. Without it every
+   * table stays to the end (the tests and a shard read them).
+   */
+  release?: {
+    keep: ReadonlySet<string>;
+    readers: (landed: Pick<RunDatabase, 'db' | 'configured' | 'landing'>) => readonly TableReader[];
+  };
 }
 
 export interface RunDatabase {
@@ -58,6 +73,9 @@ export interface RunDatabase {
   /** What the models noted for the manifest. */
   notes: string[];
 }
+
+/** The run's database file in its scratch folder. */
+export const RUN_DATABASE_FILE = 'run.duckdb';
 
 /** The run's start when the caller gives none: after any date a fixture stamps, so that nothing is "future". */
 const FIXTURE_NOW = new Date('2030-01-01T00:00:00Z');
@@ -81,12 +99,43 @@ export async function loadAudienceHistory(db: Db, files: readonly HistoryFile[])
   await db.run(`create or replace table audience_history as ${parts.join(' union all ')}`);
 }
 
+/**
+ * The tables there before the models that the transform may drop after their last reader: the raw tables, and the
+ * tables of models built elsewhere (`churn merge` loads the shards'), each under the model that made it.
+ */
+async function releasableInputs(
+  db: Db,
+  all: readonly AnyModel[],
+  building: readonly AnyModel[],
+): Promise<ReleaseOptions['inputs']> {
+  const present = new Set(
+    (
+      await db.all<{ table_name: string }>(
+        `select table_name from information_schema.tables where table_schema = 'main' and table_type = 'BASE TABLE'`,
+      )
+    ).map((r) => r.table_name),
+  );
+  const inputs = new Map<string, readonly string[]>();
+  for (const table of present) if (/^raw_[a-z_]+$/.test(table)) inputs.set(table, [table]);
+  const built = new Set(building.map((m) => m.name));
+  for (const model of all) {
+    if (built.has(model.name)) continue;
+    const tables = model.creates.filter((t) => present.has(t));
+    if (tables.length > 0) inputs.set(model.name, tables);
+  }
+  return inputs;
+}
+
 /** Opens the run's database and builds it up to its models (close the database when done). */
 export async function openRunDatabase(options: RunDatabaseOptions): Promise<RunDatabase> {
   const { config, baseDir, asOf, log } = options;
   const events = options.events ?? new EventStream<StageEvent>();
   const db = await Db.open({
     ...(options.scratchDir && {
+      // `duckdb.storage: file`: a database file in the scratch folder rather than memory: DuckDB writes each table
+      // compressed and can evict its pages under the memory limit, instead of spilling them whole to temp files.
+      // Removed with the folder.
+      ...(config.duckdb.storage === 'file' && { path: join(options.scratchDir, RUN_DATABASE_FILE) }),
       memoryLimit: config.duckdb.memory_limit,
       threads: config.duckdb.threads,
       tempDirectory: options.scratchDir,
@@ -133,6 +182,11 @@ export async function openRunDatabase(options: RunDatabaseOptions): Promise<RunD
 
     const notes: string[] = [];
     const models = options.models ?? (await loadModels());
+    const release = options.release && {
+      keep: options.release.keep,
+      inputs: await releasableInputs(db, options.models ? await loadModels() : models, models),
+      readers: options.release.readers({ db, configured, landing }),
+    };
     const timings: ModelTiming[] = [];
     if (models.length > 0) {
       await runStage(
@@ -140,17 +194,22 @@ export async function openRunDatabase(options: RunDatabaseOptions): Promise<RunD
         'transform',
         (progress) => {
           progress({ done: 0, total: models.length, unit: 'models' });
-          return runModels({ db, config, log, asOf, notes }, models, (t) => {
-            timings.push(t);
-            progress({
-              done: timings.length,
-              total: models.length,
-              unit: 'models',
-              item: t.model,
-              rows: t.rows,
-            });
-            log.debug({ model: t.model, rows: t.rows, ms: t.ms }, 'model built');
-          });
+          return runModels(
+            { db, config, log, asOf, notes },
+            models,
+            (t) => {
+              timings.push(t);
+              progress({
+                done: timings.length,
+                total: models.length,
+                unit: 'models',
+                item: t.model,
+                rows: t.rows,
+              });
+              log.debug({ model: t.model, rows: t.rows, ms: t.ms }, 'model built');
+            },
+            release,
+          );
         },
         (built) => ({
           rows: Object.fromEntries(built.map((t) => [t.model, t.rows])),

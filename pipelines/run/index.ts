@@ -6,6 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LoadedConfig, resolvePath } from '../../config/load.js';
+import { GateReads } from '../../transforms/checks.js';
 import { loadModels } from '../../transforms/runner.js';
 import { oneLine, runStage } from '../base/events.js';
 import { addDays } from '../ops/dates.js';
@@ -21,7 +22,8 @@ import { exportFields, exportRun, NOTHING_EXPORTED, stagedFolders, tableRows } f
 import { previousSuccess, takeOutput } from './lock.js';
 import { buildManifest, writeStagedManifest } from './manifest.js';
 import { publishRun } from './publish.js';
-import { checkedEvent, checkQuality, qualityFields } from './quality.js';
+import { checkedEvent, checkQuality, qualityFields, qualityReaders } from './quality.js';
+import { residentTables } from './resident.js';
 import { readSummary } from './summary.js';
 import type { RunContext, RunOptions, RunResult } from './types.js';
 
@@ -130,6 +132,8 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
   if (!dryRun) await runStage(events, 'recover', () => sink.recover(log));
   const tmpDir = join(stateDir, 'tmp', runId);
   await mkdir(tmpDir, { recursive: true });
+  // The gates' reads of the tables the transform drops after their last reader, taken before it does.
+  const reads = new GateReads();
   try {
     const built = await openRunDatabase({
       config,
@@ -158,6 +162,10 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
           },
       models: options.prebuilt?.models(await loadModels()),
       events,
+      release: {
+        keep: residentTables(),
+        readers: (landed) => qualityReaders({ ...landed, config, asOf, reads }),
+      },
     });
     const { db, notes } = built;
     try {
@@ -171,6 +179,7 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
             asOf,
             previous: run.previous,
             log,
+            reads,
             onOutcome: (outcome) => events.emit(checkedEvent(outcome)),
           }),
         (c) => ({ fields: qualityFields(c) }),

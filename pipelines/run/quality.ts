@@ -5,6 +5,8 @@ import type { Config, Entity } from '../../config/schema.js';
 import {
   assertChecks,
   type ChecksOutcome,
+  type GateReads,
+  gateReaders,
   runChecks,
   withheldAudience,
   withholdAudience,
@@ -28,6 +30,15 @@ export interface QualityInput {
   log: Logger;
   /** Told the outcome before a failing gate stops the run (the ledger records it either way). */
   onOutcome?: (outcome: ChecksOutcome) => Promise<void>;
+  /** What the transform stage read for the gates of the tables it dropped. */
+  reads?: GateReads;
+}
+
+/** The gates' reads for the transform stage, which drops the tables they read once they are done. */
+export function qualityReaders(
+  input: Pick<QualityInput, 'db' | 'config' | 'asOf' | 'configured' | 'landing'> & { reads: GateReads },
+): ReturnType<typeof gateReaders> {
+  return gateReaders(input);
 }
 
 export async function checkQuality(input: QualityInput): Promise<ChecksOutcome> {
@@ -43,6 +54,7 @@ export async function checkQuality(input: QualityInput): Promise<ChecksOutcome> 
       landedRows: previous.landed_rows,
     },
     landing: input.landing,
+    reads: input.reads,
   });
   await input.onOutcome?.(outcome);
   for (const warning of outcome.results.filter((r) => r.status === 'warn')) {
