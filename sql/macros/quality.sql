@@ -39,3 +39,49 @@ create or replace macro required_timestamp_problem(ts, raw, run_started_at) as
 -- A customer_id that names no good row of the customers export (when there is one).
 create or replace macro orphan_problem(is_orphan) as
     case when is_orphan then 'unknown customer_id (not in the customers export)' end;
+
+-- The duplicate-key check of a staging model: `checked_rows` (a CTE with _source_file, _source_row and
+-- row_rejection, null when the row is good) with `rejection` in place of row_rejection. A good row whose
+-- `key_name` an earlier good row (in file order) carries is rejected as a duplicate key; rows rejected already
+-- keep their first problem. Only the keys that repeat are numbered, so the check costs a grouping, not a sort of
+-- every row.
+create or replace macro duplicate_key_checked(checked_rows, key_name) as table
+    with
+
+    repeated_keys as (
+        select columns(c -> c = key_name) as key_value
+        from query_table(checked_rows)
+        where row_rejection is null
+        group by all
+        having count(*) > 1 and key_value is not null
+    ),
+
+    keyed as not materialized (
+        select
+            *,
+            columns(c -> c = key_name) as key_value,
+            coalesce(row_rejection is null and key_value in (select key_value from repeated_keys), false) as is_repeated
+        from query_table(checked_rows)
+    ),
+
+    numbered as (
+        select *, 1 as key_occurrence
+        from keyed
+        where not is_repeated
+        union all
+        select *, row_number() over (partition by key_value order by _source_file, _source_row) as key_occurrence
+        from keyed
+        where is_repeated
+    ),
+
+    checked as (
+        select
+            * exclude (key_value, is_repeated, key_occurrence, row_rejection),
+            coalesce(
+                row_rejection,
+                rejection(key_name, case when key_occurrence > 1 then 'duplicate key' end, key_value)
+            ) as rejection
+        from numbered
+    )
+
+    select * from checked;

@@ -64,28 +64,7 @@ row_checked as materialized (
     from typed
 ),
 
--- A duplicate key: a good row whose order_id an earlier good row (in file order) carries. Only the keys that
--- repeat are numbered, so the check costs a grouping, not a sort of every row.
-repeated_keys as (
-    select order_id
-    from row_checked
-    where row_rejection is null and order_id is not null
-    group by order_id
-    having count(*) > 1
-),
-
-key_checked as (
-    select *, 1 as key_occurrence
-    from row_checked
-    where not coalesce(row_rejection is null and order_id in (select order_id from repeated_keys), false)
-    union all
-    select
-        *,
-        row_number() over (partition by order_id order by _source_file, _source_row) as key_occurrence
-    from row_checked
-    where coalesce(row_rejection is null and order_id in (select order_id from repeated_keys), false)
-),
-
+-- A good row whose order_id an earlier good row (in file order) carries: a duplicate key (macros/quality.sql).
 checked as (
     select
         _source_file,
@@ -96,11 +75,8 @@ checked as (
         status,
         currency,
         ordered_at,
-        coalesce(
-            row_rejection,
-            rejection('order_id', case when key_occurrence > 1 then 'duplicate key' end, order_id)
-        ) as rejection
-    from key_checked
+        rejection
+    from duplicate_key_checked(row_checked, 'order_id')
 )
 
 select * from checked
