@@ -9,13 +9,13 @@ import { Writable } from 'node:stream';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { Db, sqlString } from '../pipelines/base/duckdb.js';
 import { runPipeline } from '../pipelines/run/index.js';
 import { generateSample } from '../pipelines/sample/generate.js';
 import { startPostgres, type TestPostgres } from './support/pg.js';
-import { type S3rverHandle, s3rverClient, startS3rver } from './support/s3rver.js';
+import { s3rverForTests } from './support/s3rver.js';
 
 /** A pino logger that keeps its JSON lines, so the test can read what each source did. */
 function capturingLogger() {
@@ -44,20 +44,16 @@ async function keys(client: S3Client, bucket: string, prefix: string): Promise<s
 
 describe('Postgres orders + S3 events + local files, published to S3', () => {
   const dir = mkdtempSync(join(tmpdir(), 'churn-integration-'));
-  let s3: S3rverHandle;
+  const s3 = s3rverForTests(['exports', 'lake']);
   let postgres: TestPostgres;
-  let client: S3Client;
   let asOf: string;
   let ordersInWarehouse = 0;
   let distinctOrderIds = 0;
 
   beforeAll(async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'S3RVER');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'S3RVER');
     const sample = await generateSample({ dir: join(dir, 'data'), customers: 300, seed: 11 });
     asOf = sample.asOf;
-    [s3, postgres] = await Promise.all([startS3rver({ buckets: ['exports', 'lake'] }), startPostgres()]);
-    client = s3rverClient(s3);
+    postgres = await startPostgres();
 
     // The warehouse: the sample's orders, as text as an export table would hold them, with a growing updated_at.
     const db = await Db.open();
@@ -85,7 +81,7 @@ describe('Postgres orders + S3 events + local files, published to S3', () => {
     await conn.end();
 
     // S3: the activity export as the first file of a folder of nightly exports.
-    await client.send(
+    await s3.client.send(
       new PutObjectCommand({
         Bucket: 'exports',
         Key: 'events/2026-06-30/activity.parquet',
@@ -110,7 +106,7 @@ sources:
     prefix: events/
     glob: "**/*.parquet"
     format: parquet
-    endpoint: ${s3.endpoint}
+    endpoint: ${s3.server.endpoint}
     force_path_style: true
   customers: { type: local, path: data/customers.csv }
   subscriptions: { type: local, path: data/subscriptions.csv }
@@ -124,7 +120,7 @@ output:
   type: s3
   bucket: lake
   prefix: churn
-  endpoint: ${s3.endpoint}
+  endpoint: ${s3.server.endpoint}
   force_path_style: true
   local_path: out
 `,
@@ -132,8 +128,7 @@ output:
   });
 
   afterAll(async () => {
-    await Promise.all([s3?.stop(), postgres?.stop()]);
-    vi.unstubAllEnvs();
+    await postgres?.stop();
   });
 
   it('runs the first night and publishes the whole layout to S3, _SUCCESS last', async () => {
@@ -141,7 +136,7 @@ output:
     const { log, lines } = capturingLogger();
     const result = await runPipeline(loaded, { asOf, log });
     expect(result.summary.customers).toBe(300);
-    const published = await keys(client, 'lake', 'churn/');
+    const published = await keys(s3.client, 'lake', 'churn/');
     for (const table of [
       'fct_customer_period',
       'churn_summary',
@@ -176,7 +171,7 @@ output:
        to ${sqlString(extra)} (format parquet)`,
     );
     db.close();
-    await client.send(
+    await s3.client.send(
       new PutObjectCommand({
         Bucket: 'exports',
         Key: 'events/2026-07-01/activity.parquet',
@@ -197,7 +192,7 @@ output:
     expect(warehouse!.rowsExtracted).toBeLessThanOrEqual(10 + 61);
     const s3Landing = lines.find((l) => l.entity === 'activity' && 'downloaded' in l);
     expect(s3Landing).toMatchObject({ downloaded: 1, reused: 1 });
-    const published = await keys(client, 'lake', 'churn/runs/');
+    const published = await keys(s3.client, 'lake', 'churn/runs/');
     expect(published).toEqual(
       expect.arrayContaining([`churn/runs/as_of=${asOf}/_SUCCESS`, 'churn/runs/as_of=2026-07-01/_SUCCESS']),
     );

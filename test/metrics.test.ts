@@ -226,6 +226,14 @@ E,2024-01-01
 });
 
 describe('small numbers (metrics.min_base_customers)', () => {
+  /** The four-customer fixture as of 2024-04-30 with metrics.min_base_customers at `minimum`. */
+  const withMinimum = (minimum: number) =>
+    buildFixture({
+      asOf: '2024-04-30',
+      csv: { customers, orders },
+      config: { metrics: { min_base_customers: minimum } },
+    });
+
   it('publishes no churn, retention, NRR or GRR on a start base below the minimum, and keeps the base', async () => {
     // The default minimum is 10 customers: the four-customer fixture gets counts and no rates.
     const db = await buildFixture({ asOf: '2024-04-30', csv: { customers, orders } });
@@ -254,11 +262,7 @@ describe('small numbers (metrics.min_base_customers)', () => {
   it('rates exactly the bases at or above the minimum', async () => {
     // With a minimum of 3, only March (start {A,B,C}) is rated, and no cohort cell (the largest cohort, Jan
     // {A,B}, has 2); with a minimum of 2, the Jan cohort's cells are.
-    const db = await buildFixture({
-      asOf: '2024-04-30',
-      csv: { customers, orders },
-      config: { metrics: { min_base_customers: 3 } },
-    });
+    const db = await withMinimum(3);
     try {
       const rows = await db.all(
         `select strftime(period_start, '%Y-%m') as p, customers_start, churn_rate_pct, retention_rate_pct, nrr_pct, grr_pct
@@ -275,11 +279,7 @@ describe('small numbers (metrics.min_base_customers)', () => {
     } finally {
       db.close();
     }
-    const two = await buildFixture({
-      asOf: '2024-04-30',
-      csv: { customers, orders },
-      config: { metrics: { min_base_customers: 2 } },
-    });
+    const two = await withMinimum(2);
     try {
       const rated = await two.all(
         `select strftime(cohort_period, '%Y-%m') as cohort, count(retention_pct) as rated, count(*) as cells
@@ -329,7 +329,7 @@ s3,S3,2024-01-01,2024-02-15,200
 
 describe('survey_trends significance (two-sample tests, metrics.min_survey_responses)', () => {
   /** n responses per period as CSV rows, scores given as [score, how many]. */
-  function responses(period: string, type: 'nps' | 'csat', scores: [number, number][]): string[] {
+  function responses(period: string, type: 'nps' | 'csat', ...scores: [number, number][]): string[] {
     const rows: string[] = [];
     for (const [score, count] of scores) {
       for (let i = 0; i < count; i++) rows.push(`c${rows.length},${period}-10,${type},${score}`);
@@ -366,24 +366,10 @@ describe('survey_trends significance (two-sample tests, metrics.min_survey_respo
     //   var = (0.5 + 0.25 - 0.25^2) / 40 = 0.0171875 each; se = 100 x sqrt(2 x 0.0171875) = 18.5405;
     //   z = -50 / 18.5405 = -2.6968.
     const rows = [
-      ...responses('2024-01', 'csat', [
-        [5, 15],
-        [2, 15],
-      ]),
-      ...responses('2024-02', 'csat', [
-        [4, 24],
-        [1, 6],
-      ]),
-      ...responses('2024-01', 'nps', [
-        [10, 20],
-        [8, 10],
-        [3, 10],
-      ]),
-      ...responses('2024-02', 'nps', [
-        [9, 10],
-        [7, 10],
-        [0, 20],
-      ]),
+      ...responses('2024-01', 'csat', [5, 15], [2, 15]),
+      ...responses('2024-02', 'csat', [4, 24], [1, 6]),
+      ...responses('2024-01', 'nps', [10, 20], [8, 10], [3, 10]),
+      ...responses('2024-02', 'nps', [9, 10], [7, 10], [0, 20]),
     ];
     expect(await trend(rows)).toEqual([
       ['csat', 30, 30, 30, 2.436, true],
@@ -394,14 +380,8 @@ describe('survey_trends significance (two-sample tests, metrics.min_survey_respo
   it('does not call a change significant that the test does not support', async () => {
     // CSAT 50% -> 60% on 30 each: pooled p = 0.55, se = 12.8452, z = 0.7785.
     const rows = [
-      ...responses('2024-01', 'csat', [
-        [5, 15],
-        [2, 15],
-      ]),
-      ...responses('2024-02', 'csat', [
-        [5, 18],
-        [2, 12],
-      ]),
+      ...responses('2024-01', 'csat', [5, 15], [2, 15]),
+      ...responses('2024-02', 'csat', [5, 18], [2, 12]),
     ];
     expect(await trend(rows)).toEqual([['csat', 30, 30, 10, 0.7785, false]]);
   });
@@ -409,13 +389,10 @@ describe('survey_trends significance (two-sample tests, metrics.min_survey_respo
   it('is never significant below the minimum responses in either period, whatever the change', async () => {
     // One answer per month, 5 then 1: the old margin of 0 made this "significant". Pooled p = 1/2,
     // se = 100 x sqrt(1/4 x 2) = 70.7107, z = -100 / 70.7107 = -sqrt(2).
-    const single = [...responses('2024-01', 'csat', [[5, 1]]), ...responses('2024-02', 'csat', [[1, 1]])];
+    const single = [...responses('2024-01', 'csat', [5, 1]), ...responses('2024-02', 'csat', [1, 1])];
     expect(await trend(single)).toEqual([['csat', 1, 1, -100, -Number(Math.SQRT2.toFixed(4)), false]]);
     // 29 answers in January (all satisfied) against 30 (none): a real change, but below 30 in one period...
-    const justBelow = [
-      ...responses('2024-01', 'csat', [[5, 29]]),
-      ...responses('2024-02', 'csat', [[1, 30]]),
-    ];
+    const justBelow = [...responses('2024-01', 'csat', [5, 29]), ...responses('2024-02', 'csat', [1, 30])];
     expect((await trend(justBelow))[0]?.at(-1)).toBe(false);
     // ...and significant once the minimum allows it.
     expect((await trend(justBelow, { metrics: { min_survey_responses: 29 } }))[0]?.at(-1)).toBe(true);

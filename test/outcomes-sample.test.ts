@@ -26,17 +26,14 @@ interface Campaign {
   planted_lift_targeted: number;
 }
 
-interface TargetRow {
+/** A lift in percentage points with its 95% interval: columns `<name>_pct_points`, `_ci_low` and `_ci_high`. */
+type Lift<Name extends string> = Record<`${Name}_pct_points` | `${Name}_ci_low` | `${Name}_ci_high`, number>;
+
+interface TargetRow extends Lift<'rate_lift'>, Lift<'sent_rate_lift'> {
   [key: string]: string | number | boolean | null;
   status: string;
   customers: number;
   never_sent_customers: number;
-  rate_lift_pct_points: number;
-  rate_lift_ci_low: number;
-  rate_lift_ci_high: number;
-  sent_rate_lift_pct_points: number;
-  sent_rate_lift_ci_low: number;
-  sent_rate_lift_ci_high: number;
 }
 
 describe('the planted campaign, measured 45 days later from the published history', () => {

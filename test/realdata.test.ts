@@ -97,14 +97,42 @@ function monthsBetween(from: string, to: string): string[] {
   return out;
 }
 
-describe.skipIf(!existsSync(join(datasets, 'cdnow/CDNOW_master.txt')))('CDNOW example', () => {
-  it('agrees with an independent computation of churn, lifecycle and NRR, month by month', async () => {
-    const db = await runExample('cdnow', { CDNOW_DIR: join(datasets, 'cdnow') }, '1998-06-30', [
-      'churn_summary',
-      'cohort_retention',
-      'quarantine',
-    ]);
-    try {
+/** A dataset file that is not beside the clone: the tests of its example are skipped. */
+const missing = (file: string) => !existsSync(join(datasets, file));
+
+/** The examples checked on their datasets: the environment their configs read, the as-of date and the models. */
+const EXAMPLES = {
+  cdnow: {
+    env: { CDNOW_DIR: join(datasets, 'cdnow') },
+    asOf: '1998-06-30',
+    only: ['churn_summary', 'cohort_retention', 'quarantine'],
+  },
+  online_retail: {
+    env: { RETAIL_DIR: join(datasets, 'online_retail') },
+    asOf: '2011-11-30',
+    only: ['churn_summary'],
+  },
+  olist: {
+    env: { OLIST_DIR: join(datasets, 'olist_sample') },
+    asOf: '2018-08-31',
+    only: ['survey_trends', 'churn_summary', 'cohort_retention'],
+  },
+};
+
+/** Builds the models of an example (EXAMPLES), hands them to `check` and closes them. */
+async function withExample(name: keyof typeof EXAMPLES, check: (db: Db) => Promise<void>): Promise<void> {
+  const { env, asOf, only } = EXAMPLES[name];
+  const db = await runExample(name, env, asOf, only);
+  try {
+    await check(db);
+  } finally {
+    db.close();
+  }
+}
+
+describe.skipIf(missing('cdnow/CDNOW_master.txt'))('CDNOW example', () => {
+  it('agrees with an independent computation of churn, lifecycle and NRR, month by month', () =>
+    withExample('cdnow', async (db) => {
       const purchases = readFileSync(join(datasets, 'cdnow/CDNOW_master.txt'), 'utf8')
         .split(/\r?\n/)
         .slice(1)
@@ -129,80 +157,58 @@ describe.skipIf(!existsSync(join(datasets, 'cdnow/CDNOW_master.txt')))('CDNOW ex
           `select sum(cohort_size) from cohort_retention where segment_by = 'all' and period_index = 0`,
         ),
       ).toBe(buyers);
-    } finally {
-      db.close();
-    }
-  });
+    }));
 });
 
-describe.skipIf(!existsSync(join(datasets, 'online_retail/online_retail.csv.gz')))(
-  'Online Retail example',
-  () => {
-    it('agrees with an independent computation and reports what it left out', async () => {
-      const db = await runExample(
-        'online_retail',
-        { RETAIL_DIR: join(datasets, 'online_retail') },
-        '2011-11-30',
-        ['churn_summary'],
-      );
-      try {
-        // Rows read back as plain values; the metric logic below is independent of the SQL models.
-        const rows = await db.all<{ customer: string; ts: string; amount: number; invoice: string }>(
-          `select regexp_replace(CustomerID, '\\.0$', '') as customer, InvoiceDate as ts, InvoiceNo as invoice,
+describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail example', () => {
+  it('agrees with an independent computation and reports what it left out', () =>
+    withExample('online_retail', async (db) => {
+      // Rows read back as plain values; the metric logic below is independent of the SQL models.
+      const rows = await db.all<{ customer: string; ts: string; amount: number; invoice: string }>(
+        `select regexp_replace(CustomerID, '\\.0$', '') as customer, InvoiceDate as ts, InvoiceNo as invoice,
                 try_cast(Quantity as double) * try_cast(UnitPrice as double) as amount
          from read_csv('${join(datasets, 'online_retail/online_retail.csv.gz')}', all_varchar = true)
          where CustomerID is not null and InvoiceDate < '2011-12-01'`,
-        );
-        const purchases = rows
-          .filter((r) => !r.invoice.startsWith('C'))
-          .map((r) => ({
-            customer: r.customer,
-            month: r.ts.slice(0, 7),
-            amount: Number(r.amount.toFixed(2)),
-          }));
-        expect(await modelChurn(db)).toEqual(
-          independentChurn(purchases, monthsBetween('2010-12', '2011-11')),
-        );
-        expect(await db.number('select count(*) from raw_orders')).toBe(541_909 - 135_080);
-        expect(await db.number(`select count(*) from stg_orders where status = 'refunded'`)).toBeGreaterThan(
-          8000,
-        );
-        // Small numbers: Netherlands 2011-08 has one customer at the start (NRR was 154,987.7%): no rate, the
-        // base is published; no segment-month gets a rate on fewer than 10 customers.
-        expect(
-          await db.one(
-            `select customers_start::integer as customers_start, revenue_start::double as revenue_start,
+      );
+      const purchases = rows
+        .filter((r) => !r.invoice.startsWith('C'))
+        .map((r) => ({
+          customer: r.customer,
+          month: r.ts.slice(0, 7),
+          amount: Number(r.amount.toFixed(2)),
+        }));
+      expect(await modelChurn(db)).toEqual(independentChurn(purchases, monthsBetween('2010-12', '2011-11')));
+      expect(await db.number('select count(*) from raw_orders')).toBe(541_909 - 135_080);
+      expect(await db.number(`select count(*) from stg_orders where status = 'refunded'`)).toBeGreaterThan(
+        8000,
+      );
+      // Small numbers: Netherlands 2011-08 has one customer at the start (NRR was 154,987.7%): no rate, the
+      // base is published; no segment-month gets a rate on fewer than 10 customers.
+      expect(
+        await db.one(
+          `select customers_start::integer as customers_start, revenue_start::double as revenue_start,
                     nrr_pct, grr_pct, churn_rate_pct from churn_summary
              where segment_by = 'country' and segment = 'NETHERLANDS' and period_start = '2011-08-01'`,
-          ),
-        ).toEqual({
-          customers_start: 1,
-          revenue_start: 26.02,
-          nrr_pct: null,
-          grr_pct: null,
-          churn_rate_pct: null,
-        });
-        expect(
-          await db.number(
-            `select count(*) from churn_summary where customers_start < 10 and (nrr_pct is not null or churn_rate_pct is not null)`,
-          ),
-        ).toBe(0);
-        expect(await db.number(`select max(nrr_pct) from churn_summary`)).toBeLessThan(300);
-      } finally {
-        db.close();
-      }
-    });
-  },
-);
+        ),
+      ).toEqual({
+        customers_start: 1,
+        revenue_start: 26.02,
+        nrr_pct: null,
+        grr_pct: null,
+        churn_rate_pct: null,
+      });
+      expect(
+        await db.number(
+          `select count(*) from churn_summary where customers_start < 10 and (nrr_pct is not null or churn_rate_pct is not null)`,
+        ),
+      ).toBe(0);
+      expect(await db.number(`select max(nrr_pct) from churn_summary`)).toBeLessThan(300);
+    }));
+});
 
-describe.skipIf(!existsSync(join(datasets, 'olist_sample/olist_orders_dataset.csv')))('Olist example', () => {
-  it('reads multi-line quoted reviews as CSAT and joins them to the person behind the order', async () => {
-    const db = await runExample('olist', { OLIST_DIR: join(datasets, 'olist_sample') }, '2018-08-31', [
-      'survey_trends',
-      'churn_summary',
-      'cohort_retention',
-    ]);
-    try {
+describe.skipIf(missing('olist_sample/olist_orders_dataset.csv'))('Olist example', () => {
+  it('reads multi-line quoted reviews as CSAT and joins them to the person behind the order', () =>
+    withExample('olist', async (db) => {
       const reviews = await db.number(`select count(*) from raw_surveys`);
       expect(reviews).toBeGreaterThan(3900);
       expect(
@@ -228,8 +234,5 @@ describe.skipIf(!existsSync(join(datasets, 'olist_sample/olist_orders_dataset.cs
          where segment_by = 'all' and significant_change order by 1`,
       );
       expect(national.map((r) => r.month)).toEqual(expect.arrayContaining(['2018-03', '2018-04', '2018-05']));
-    } finally {
-      db.close();
-    }
-  });
+    }));
 });

@@ -432,15 +432,20 @@ describe('S3Sink', () => {
 
   it('publishes history, runs/ markers and current/; a second run replaces current/ and removes stale keys', async () => {
     const sink = new S3Sink(outputConfig(), { retry: FAST_RETRY, partSize: 5 * 1024 * 1024 });
+    /** Stages and publishes a run: current/ then holds exactly the files of that run's manifest. */
+    const publish = async (asOf: string, runId: string, tables: Record<string, StagedTable>) => {
+      await sink.publish(await stageRun(asOf, runId, tables), captureLogger().log);
+      expect(await getText('churn/current/_manifest.json')).toContain(`"runId":"${runId}"`);
+      expect(await assertCurrentConsistent(client)).toBe(true);
+    };
     expect(sink.location).toBe(`s3://${OUT}/churn`);
     await sink.check();
     expect(await keysUnder('churn/_state/')).toEqual([]);
 
-    const run1 = await stageRun('2024-01-01', 'run-1', {
+    await publish('2024-01-01', 'run-1', {
       customer_health: { 'part-0.parquet': big },
       reactivation_audience: { 'part-0.parquet': 'audience-parquet-1', 'audience.csv': 'email\n' },
     });
-    await sink.publish(run1, captureLogger().log);
     expect(await keysUnder('churn/')).toEqual([
       'churn/current/_SUCCESS',
       'churn/current/_manifest.json',
@@ -455,7 +460,6 @@ describe('S3Sink', () => {
     ]);
     expect(await getText('churn/runs/as_of=2024-01-01/_manifest.json')).toContain('"runId":"run-1"');
     expect(await getText('churn/runs/as_of=2024-01-01/_SUCCESS')).toBe('');
-    expect(await assertCurrentConsistent(client)).toBe(true);
     const head = await client.send(
       new HeadObjectCommand({ Bucket: OUT, Key: 'churn/customer_health/as_of=2024-01-01/part-0.parquet' }),
     );
@@ -463,16 +467,13 @@ describe('S3Sink', () => {
     expect(head.ContentType).toBe('application/vnd.apache.parquet');
 
     // Run 2: reactivation_audience is gone from the run, customer_health changed.
-    const run2 = await stageRun('2024-01-02', 'run-2', { customer_health: { 'part-0.parquet': 'health-2' } });
-    await sink.publish(run2, captureLogger().log);
+    await publish('2024-01-02', 'run-2', { customer_health: { 'part-0.parquet': 'health-2' } });
     expect(await keysUnder('churn/current/')).toEqual([
       'churn/current/_SUCCESS',
       'churn/current/_manifest.json',
       'churn/current/customer_health/part-0.parquet',
     ]);
     expect(await getText('churn/current/customer_health/part-0.parquet')).toBe('health-2');
-    expect(await getText('churn/current/_manifest.json')).toContain('"runId":"run-2"');
-    expect(await assertCurrentConsistent(client)).toBe(true);
     // History of 2024-01-01 is untouched.
     expect(await exists('churn/reactivation_audience/as_of=2024-01-01/audience.csv')).toBe(true);
     expect(await exists('churn/runs/as_of=2024-01-01/_SUCCESS')).toBe(true);
@@ -480,17 +481,14 @@ describe('S3Sink', () => {
     expect(await sink.isPublished('2024-01-05')).toBe(false);
 
     // Re-publishing 2024-01-02 with another file set replaces that partition exactly.
-    const rerun = await stageRun('2024-01-02', 'run-2b', {
+    await publish('2024-01-02', 'run-2b', {
       customer_health: { 'part-0.parquet': 'health-2b', 'part-1.parquet': 'health-2b-1' },
     });
-    await sink.publish(rerun, captureLogger().log);
     expect(await keysUnder('churn/customer_health/as_of=2024-01-02/')).toEqual([
       'churn/customer_health/as_of=2024-01-02/part-0.parquet',
       'churn/customer_health/as_of=2024-01-02/part-1.parquet',
     ]);
     expect(await getText('churn/runs/as_of=2024-01-02/_manifest.json')).toContain('"runId":"run-2b"');
-    expect(await assertCurrentConsistent(client)).toBe(true);
-    expect(await getText('churn/current/_manifest.json')).toContain('"runId":"run-2b"');
     expect(await keysUnder('churn/_staging/')).toEqual([]);
 
     // history(): partitions in [from, to) that have runs/as_of=D/_SUCCESS only.

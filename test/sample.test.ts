@@ -109,6 +109,12 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
+/** `value` is above `low` and below `high`. */
+function expectBetween(value: number | undefined, low: number, high: number): void {
+  expect(value).toBeGreaterThan(low);
+  expect(value).toBeLessThan(high);
+}
+
 describe('sample files', () => {
   it('writes every file, with the canonical columns in order', async () => {
     expect((await readdir(dirA)).sort()).toEqual([...FILES].sort());
@@ -147,14 +153,10 @@ describe('sample files', () => {
     const perCustomer = (entity: string) => (result.rows[entity] ?? 0) / CUSTOMERS;
     expect(result.rows.customers).toBe(CUSTOMERS);
     expect(result.rows.ground_truth).toBe(CUSTOMERS);
-    expect(perCustomer('orders')).toBeGreaterThan(5);
-    expect(perCustomer('orders')).toBeLessThan(25);
-    expect(perCustomer('activity')).toBeGreaterThan(25);
-    expect(perCustomer('activity')).toBeLessThan(100);
-    expect(perCustomer('email_events')).toBeGreaterThan(20);
-    expect(perCustomer('email_events')).toBeLessThan(150);
-    expect(perCustomer('subscriptions')).toBeGreaterThan(0.3);
-    expect(perCustomer('subscriptions')).toBeLessThan(1);
+    expectBetween(perCustomer('orders'), 5, 25);
+    expectBetween(perCustomer('activity'), 25, 100);
+    expectBetween(perCustomer('email_events'), 20, 150);
+    expectBetween(perCustomer('subscriptions'), 0.3, 1);
     expect(perCustomer('invoices')).toBeGreaterThan(3);
     expect(perCustomer('surveys')).toBeGreaterThan(1);
     expect(perCustomer('tickets')).toBeGreaterThan(0.5);
@@ -228,12 +230,10 @@ describe('sample files', () => {
     // a few addresses shared by two customers (~0.2%)
     const shared = await db.number(`
       select count(*) from (select lower(trim(email)) as e from customers where email is not null group by e having count(*) > 1)`);
-    expect(shared).toBeGreaterThan(0);
-    expect(shared).toBeLessThan(CUSTOMERS * 0.01);
+    expectBetween(shared, 0, CUSTOMERS * 0.01);
     // about 80% consent
     const consent = await db.number(`select avg((marketing_consent = 'true')::int) from customers`);
-    expect(consent).toBeGreaterThan(0.74);
-    expect(consent).toBeLessThan(0.86);
+    expectBetween(consent, 0.74, 0.86);
   });
 });
 
@@ -405,12 +405,9 @@ describe('ground truth and behaviour', () => {
         avg((base_rate > 2)::int) as fast,
         avg((base_rate >= 4)::int) as weekly
       from truth where archetype in ${POISSON_ARCHETYPES}`);
-    expect(rates?.cv).toBeGreaterThan(0.8);
-    expect(rates?.cv).toBeLessThan(1.4);
-    expect(rates?.median).toBeGreaterThan(0.3);
-    expect(rates?.median).toBeLessThan(0.7);
-    expect(rates?.fast).toBeGreaterThan(0.01);
-    expect(rates?.fast).toBeLessThan(0.1);
+    expectBetween(rates?.cv, 0.8, 1.4);
+    expectBetween(rates?.median, 0.3, 0.7);
+    expectBetween(rates?.fast, 0.01, 0.1);
     expect(rates?.weekly).toBeLessThan(0.02);
     // orders in the last year of those who ordered in it: a median of a few, a long tail, many single orders
     const year = await db.one<{ median: number; p90: number; single: number }>(`
@@ -473,6 +470,17 @@ describe('ground truth and behaviour', () => {
   });
 
   it('keeps slow_regular customers regular and one_time customers at one order', async () => {
+    /** The row counts every customer of the archetype (n): each of them is `every`, none is `none`. */
+    const expectAll = (
+      row: Record<string, number> | undefined,
+      archetype: 'slow_regular' | 'one_time',
+      every: string,
+      none: string,
+    ): void => {
+      expect(Number(row?.n)).toBe(meta.archetypes[archetype]);
+      expect(Number(row?.[every])).toBe(Number(row?.n));
+      expect(Number(row?.[none])).toBe(0);
+    };
     const slow = await db.one<{
       n: number;
       regular: number;
@@ -501,9 +509,7 @@ describe('ground truth and behaviour', () => {
       join last_orders using (customer_id)
       left join activity_rates using (customer_id)
       where archetype = 'slow_regular'`);
-    expect(Number(slow?.n)).toBe(meta.archetypes.slow_regular);
-    expect(Number(slow?.regular)).toBe(Number(slow?.n));
-    expect(Number(slow?.overdue)).toBe(0);
+    expectAll(slow, 'slow_regular', 'regular', 'overdue');
     expect(slow?.rate_off).toBeLessThan(0.2);
     expect(slow?.activity).toBeLessThan(1.5);
 
@@ -520,9 +526,7 @@ describe('ground truth and behaviour', () => {
         avg((signup_day < ${asOf} - 540)::int) as old
       from truth join counts using (customer_id) left join last_events using (customer_id)
       where archetype = 'one_time'`);
-    expect(Number(once?.n)).toBe(meta.archetypes.one_time);
-    expect(Number(once?.single)).toBe(Number(once?.n));
-    expect(Number(once?.later)).toBe(0);
+    expectAll(once, 'one_time', 'single', 'later');
     expect(once?.recent).toBeGreaterThan(0.1);
     expect(once?.old).toBeGreaterThan(0.3);
   });
@@ -551,10 +555,8 @@ describe('ground truth and behaviour', () => {
       group by 1`);
     const ratio = (kind: string) => declines.find((d) => d.decay_kind === kind)!;
     expect(Number(ratio('fast').after)).toBe(0);
-    expect(ratio('slow').ratio).toBeGreaterThan(0.05);
-    expect(ratio('slow').ratio).toBeLessThan(0.7);
-    expect(ratio('partial').ratio).toBeGreaterThan(0.1);
-    expect(ratio('partial').ratio).toBeLessThan(0.5);
+    expectBetween(ratio('slow').ratio, 0.05, 0.7);
+    expectBetween(ratio('partial').ratio, 0.1, 0.5);
     // fast decliners stop ordering too
     expect(
       await db.number(`
@@ -575,10 +577,8 @@ describe('ground truth and behaviour', () => {
       )
       select sum(recent) / sum(baseline) as ratio, avg((recent < 0.5 * baseline)::int) as drops
       from per_customer`);
-    expect(steady?.ratio).toBeGreaterThan(0.8);
-    expect(steady?.ratio).toBeLessThan(1.25);
-    expect(steady?.drops).toBeGreaterThan(0.03);
-    expect(steady?.drops).toBeLessThan(0.35);
+    expectBetween(steady?.ratio, 0.8, 1.25);
+    expectBetween(steady?.drops, 0.03, 0.35);
   });
 
   it('keeps new, lost, resurrected and cancelled customers to their plan', async () => {
@@ -599,8 +599,7 @@ describe('ground truth and behaviour', () => {
     expect(Number(lifecycle?.old_new)).toBe(0);
     expect(Number(lifecycle?.silent_new)).toBe(0);
     expect(Number(lifecycle?.active_lost)).toBe(0);
-    expect(lifecycle?.long_lost).toBeGreaterThan(0.45);
-    expect(lifecycle?.long_lost).toBeLessThan(0.65);
+    expectBetween(lifecycle?.long_lost, 0.45, 0.65);
     expect(Number(lifecycle?.not_back)).toBe(0);
 
     // cancelled: cancelled_at, an ended subscription or both; nothing active after the end
@@ -652,10 +651,8 @@ describe('ground truth and behaviour', () => {
       )
       select sum(after_rate) / sum(before_rate) as ratio, avg((after_rate >= 0.5 * before_rate)::int) as kept
       from per_customer where before_rate >= 0.15 and after_n >= 3`);
-    expect(opens?.ratio).toBeGreaterThan(0.2);
-    expect(opens?.ratio).toBeLessThan(0.75);
-    expect(opens?.kept).toBeGreaterThan(0.2);
-    expect(opens?.kept).toBeLessThan(0.75);
+    expectBetween(opens?.ratio, 0.2, 0.75);
+    expectBetween(opens?.kept, 0.2, 0.75);
     // steady customers who opened none of their last 5 e-mails exist
     expect(
       await db.number(`
@@ -682,8 +679,7 @@ describe('ground truth and behaviour', () => {
           bool_or(nps.score <= 6 and nps.day > ${asOf} - 365) as steady_detractor
         from nps join truth using (customer_id) group by 1
       ) using (customer_id)`);
-    expect(surveys?.silent).toBeGreaterThan(0.1);
-    expect(surveys?.silent).toBeLessThan(0.5);
+    expectBetween(surveys?.silent, 0.1, 0.5);
     expect(surveys?.steady).toBeGreaterThan(0.03);
 
     // complaints rise for some silent churners only; a few steady customers complain too
@@ -692,10 +688,8 @@ describe('ground truth and behaviour', () => {
         avg(is_complainer::int) filter (where archetype = 'silent_churner') as silent,
         avg(is_complainer::int) filter (where archetype in ('steady', 'slow_regular')) as steady
       from truth`);
-    expect(complainers?.silent).toBeGreaterThan(0.08);
-    expect(complainers?.silent).toBeLessThan(0.22);
-    expect(complainers?.steady).toBeGreaterThan(0.01);
-    expect(complainers?.steady).toBeLessThan(0.07);
+    expectBetween(complainers?.silent, 0.08, 0.22);
+    expectBetween(complainers?.steady, 0.01, 0.07);
   });
 
   it('is not trivially separable: simple early-warning rules miss churners and flag healthy customers', async () => {
@@ -756,10 +750,8 @@ describe('ground truth and behaviour', () => {
       `select avg((archetype = 'silent_churner')::int) from signals where ${flagged}`,
     );
     // the signals are there (far better than chance: 14% are silent churners) but not clean
-    expect(recall).toBeGreaterThan(0.3);
-    expect(recall).toBeLessThan(0.9);
-    expect(precision).toBeGreaterThan(0.2);
-    expect(precision).toBeLessThan(0.9);
+    expectBetween(recall, 0.3, 0.9);
+    expectBetween(precision, 0.2, 0.9);
     // healthy customers with a quiet spell or bad signals get flagged too
     expect(
       await db.number(
@@ -863,8 +855,7 @@ describe('the follow-up after the as-of date and the planted win-back campaign',
         avg(is_persuadable::int) filter (where holdout_group = 'target') as persuadable_target,
         avg(is_persuadable::int) filter (where holdout_group = 'control') as persuadable_control
       from campaign_truth`);
-    expect(shares?.control).toBeGreaterThan(0.07);
-    expect(shares?.control).toBeLessThan(0.13);
+    expectBetween(shares?.control, 0.07, 0.13);
     // persuadable customers are drawn independently of the group: the same share in both
     expect(Math.abs(shares!.persuadable_target - PLANTED_LIFT)).toBeLessThan(0.04);
     expect(Math.abs(shares!.persuadable_control - PLANTED_LIFT)).toBeLessThan(0.1);
@@ -927,8 +918,7 @@ describe('the follow-up after the as-of date and the planted win-back campaign',
            and (t.archetype in ('lost', 'cancelled') or (t.decay_kind = 'fast' and t.decay_start < ${asOf} - 31))) as stopped_active
       from steady`);
     // steady customers keep their pace (a summer dip: July and August are the season's lowest months)
-    expect(pace?.ratio).toBeGreaterThan(0.6);
-    expect(pace?.ratio).toBeLessThan(1.1);
+    expectBetween(pace?.ratio, 0.6, 1.1);
     // who had stopped before the as-of date stays stopped
     expect(Number(pace?.stopped_active)).toBe(0);
   });

@@ -21,13 +21,19 @@ const configAjv = new Ajv2020({ strict: false, allErrors: true, validateFormats:
 
 type Json = Record<string, unknown>;
 
+/** A closed object schema: `properties` and nothing else (a misspelt field fails), with `keywords` beside them. */
+const closed = (keywords: Json, properties: Json): Json => ({
+  type: 'object',
+  additionalProperties: false,
+  ...keywords,
+  properties,
+});
 const name = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
 const quantity = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$' };
 const strings = { type: 'object', additionalProperties: { type: 'string' } };
-const resources = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+const resources = closed(
+  {},
+  {
     requests: {
       type: 'object',
       additionalProperties: quantity,
@@ -39,78 +45,54 @@ const resources = {
       propertyNames: { enum: ['cpu', 'memory', 'ephemeral-storage'] },
     },
   },
-};
-const container = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'image', 'args'],
-  properties: {
+);
+const container = closed(
+  { required: ['name', 'image', 'args'] },
+  {
     name,
     image: { type: 'string', pattern: '^[a-z0-9./_:-]+$' },
     args: { type: 'array', items: { type: 'string' }, minItems: 1 },
     env: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'value'],
-        properties: { name: { type: 'string', pattern: '^[A-Z_][A-Z0-9_]*$' }, value: { type: 'string' } },
-      },
+      items: closed(
+        { required: ['name', 'value'] },
+        { name: { type: 'string', pattern: '^[A-Z_][A-Z0-9_]*$' }, value: { type: 'string' } },
+      ),
     },
     resources,
     volumeMounts: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'mountPath'],
-        properties: { name, mountPath: { type: 'string', pattern: '^/' }, readOnly: { type: 'boolean' } },
-      },
+      items: closed(
+        { required: ['name', 'mountPath'] },
+        { name, mountPath: { type: 'string', pattern: '^/' }, readOnly: { type: 'boolean' } },
+      ),
     },
   },
-};
-const volume = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name'],
-  minProperties: 2,
-  maxProperties: 2,
-  properties: {
+);
+const volume = closed(
+  { required: ['name'], minProperties: 2, maxProperties: 2 },
+  {
     name,
-    configMap: { type: 'object', additionalProperties: false, required: ['name'], properties: { name } },
-    emptyDir: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { sizeLimit: quantity, medium: { enum: ['', 'Memory'] } },
-    },
-    persistentVolumeClaim: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['claimName'],
-      properties: { claimName: name, readOnly: { type: 'boolean' } },
-    },
+    configMap: closed({ required: ['name'] }, { name }),
+    emptyDir: closed({}, { sizeLimit: quantity, medium: { enum: ['', 'Memory'] } }),
+    persistentVolumeClaim: closed(
+      { required: ['claimName'] },
+      { claimName: name, readOnly: { type: 'boolean' } },
+    ),
   },
-};
-const metadata = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name'],
-  properties: { name, labels: strings, annotations: strings },
-};
+);
+const metadata = closed({ required: ['name'] }, { name, labels: strings, annotations: strings });
 /** A Kubernetes object: its apiVersion and kind, the metadata and the body (spec, or a ConfigMap's data), closed. */
-const kubernetesObject = (apiVersion: string, kind: string, body: Json) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', ...Object.keys(body)],
-  properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, metadata, ...body },
-});
+const kubernetesObject = (apiVersion: string, kind: string, body: Json) =>
+  closed(
+    { required: ['apiVersion', 'kind', 'metadata', ...Object.keys(body)] },
+    { apiVersion: { const: apiVersion }, kind: { const: kind }, metadata, ...body },
+  );
 /** batch/v1 Job, the fields the examples use (a misspelt field fails: every object is closed). */
 const jobSchema = kubernetesObject('batch/v1', 'Job', {
-  spec: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['template'],
-    properties: {
+  spec: closed(
+    { required: ['template'] },
+    {
       completionMode: { enum: ['NonIndexed', 'Indexed'] },
       completions: { type: 'integer', minimum: 1 },
       parallelism: { type: 'integer', minimum: 1 },
@@ -118,91 +100,72 @@ const jobSchema = kubernetesObject('batch/v1', 'Job', {
       backoffLimitPerIndex: { type: 'integer', minimum: 0 },
       activeDeadlineSeconds: { type: 'integer', minimum: 1 },
       ttlSecondsAfterFinished: { type: 'integer', minimum: 0 },
-      template: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['spec'],
-        properties: {
-          metadata: {
-            type: 'object',
-            additionalProperties: false,
-            properties: { labels: strings, annotations: strings },
-          },
-          spec: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['containers', 'restartPolicy'],
-            properties: {
+      template: closed(
+        { required: ['spec'] },
+        {
+          metadata: closed({}, { labels: strings, annotations: strings }),
+          spec: closed(
+            { required: ['containers', 'restartPolicy'] },
+            {
               restartPolicy: { enum: ['Never', 'OnFailure'] },
               serviceAccountName: name,
-              securityContext: {
-                type: 'object',
-                additionalProperties: false,
-                properties: {
+              securityContext: closed(
+                {},
+                {
                   runAsUser: { type: 'integer' },
                   runAsGroup: { type: 'integer' },
                   fsGroup: { type: 'integer' },
                   runAsNonRoot: { type: 'boolean' },
                 },
-              },
+              ),
               containers: { type: 'array', items: container, minItems: 1 },
               volumes: { type: 'array', items: volume },
             },
-          },
+          ),
         },
-      },
+      ),
     },
-  },
+  ),
 });
 const configMapSchema = kubernetesObject('v1', 'ConfigMap', { data: strings });
 const pvcSchema = kubernetesObject('v1', 'PersistentVolumeClaim', {
-  spec: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['accessModes', 'resources'],
-    properties: {
+  spec: closed(
+    { required: ['accessModes', 'resources'] },
+    {
       accessModes: {
         type: 'array',
         items: { enum: ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] },
       },
       storageClassName: { type: 'string' },
-      resources: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['requests'],
-        properties: {
+      resources: closed(
+        { required: ['requests'] },
+        {
           requests: { type: 'object', required: ['storage'], properties: { storage: quantity } },
         },
-      },
+      ),
     },
-  },
+  ),
 });
 
-const resourceRequirement = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['type', 'value'],
-  properties: {
+const resourceRequirement = closed(
+  { required: ['type', 'value'] },
+  {
     type: { enum: ['GPU', 'VCPU', 'MEMORY'] },
     value: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?$' },
   },
-};
+);
 const command = { type: 'array', items: { type: 'string' }, minItems: 1 };
 /** AWS Batch RegisterJobDefinition, the fields the example uses. */
-const jobDefinitionSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['jobDefinitionName', 'type', 'containerProperties'],
-  properties: {
+const jobDefinitionSchema = closed(
+  { required: ['jobDefinitionName', 'type', 'containerProperties'] },
+  {
     jobDefinitionName: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$' },
     type: { enum: ['container', 'multinode'] },
     platformCapabilities: { type: 'array', items: { enum: ['EC2', 'FARGATE'] } },
     parameters: strings,
-    containerProperties: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['image', 'command', 'resourceRequirements'],
-      properties: {
+    containerProperties: closed(
+      { required: ['image', 'command', 'resourceRequirements'] },
+      {
         image: { type: 'string', minLength: 1 },
         command,
         jobRoleArn: { type: 'string', pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+' },
@@ -210,117 +173,94 @@ const jobDefinitionSchema = {
         resourceRequirements: { type: 'array', items: resourceRequirement, minItems: 2 },
         environment: {
           type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'value'],
-            properties: {
+          items: closed(
+            { required: ['name', 'value'] },
+            {
               name: { type: 'string', not: { pattern: '^AWS_BATCH' } },
               value: { type: 'string' },
             },
-          },
+          ),
         },
         volumes: {
           type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'efsVolumeConfiguration'],
-            properties: {
+          items: closed(
+            { required: ['name', 'efsVolumeConfiguration'] },
+            {
               name: { type: 'string' },
-              efsVolumeConfiguration: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['fileSystemId'],
-                properties: {
+              efsVolumeConfiguration: closed(
+                { required: ['fileSystemId'] },
+                {
                   fileSystemId: { type: 'string', pattern: '^fs-[0-9a-f]+$' },
                   rootDirectory: { type: 'string', pattern: '^/' },
                   transitEncryption: { enum: ['ENABLED', 'DISABLED'] },
                 },
-              },
+              ),
             },
-          },
+          ),
         },
         mountPoints: {
           type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['sourceVolume', 'containerPath'],
-            properties: {
+          items: closed(
+            { required: ['sourceVolume', 'containerPath'] },
+            {
               sourceVolume: { type: 'string' },
               containerPath: { type: 'string', pattern: '^/' },
               readOnly: { type: 'boolean' },
             },
-          },
+          ),
         },
       },
-    },
-    retryStrategy: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
+    ),
+    retryStrategy: closed(
+      {},
+      {
         attempts: { type: 'integer', minimum: 1, maximum: 10 },
         evaluateOnExit: {
           type: 'array',
           maxItems: 5,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['action'],
-            minProperties: 2,
-            properties: {
+          items: closed(
+            { required: ['action'], minProperties: 2 },
+            {
               action: { enum: ['RETRY', 'EXIT', 'retry', 'exit'] },
               onStatusReason: { type: 'string', maxLength: 512 },
               onReason: { type: 'string', maxLength: 512 },
               onExitCode: { type: 'string', pattern: '^[0-9]+\\*?$' },
             },
-          },
+          ),
         },
       },
-    },
-    timeout: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { attemptDurationSeconds: { type: 'integer', minimum: 60 } },
-    },
+    ),
+    timeout: closed({}, { attemptDurationSeconds: { type: 'integer', minimum: 60 } }),
     propagateTags: { type: 'boolean' },
     tags: strings,
   },
-};
+);
 /** AWS Batch SubmitJob, the fields the examples use. */
-const submitSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['jobName', 'jobQueue', 'jobDefinition'],
-  properties: {
+const submitSchema = closed(
+  { required: ['jobName', 'jobQueue', 'jobDefinition'] },
+  {
     jobName: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$' },
     jobQueue: { type: 'string', minLength: 1 },
     jobDefinition: { type: 'string', minLength: 1 },
-    arrayProperties: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['size'],
-      properties: { size: { type: 'integer', minimum: 2, maximum: 10000 } },
-    },
+    arrayProperties: closed(
+      { required: ['size'] },
+      { size: { type: 'integer', minimum: 2, maximum: 10000 } },
+    ),
     dependsOn: {
       type: 'array',
       maxItems: 20,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['jobId'],
-        properties: { jobId: { type: 'string', minLength: 1 }, type: { enum: ['N_TO_N', 'SEQUENTIAL'] } },
-      },
+      items: closed(
+        { required: ['jobId'] },
+        { jobId: { type: 'string', minLength: 1 }, type: { enum: ['N_TO_N', 'SEQUENTIAL'] } },
+      ),
     },
     parameters: strings,
-    containerOverrides: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { command, resourceRequirements: { type: 'array', items: resourceRequirement } },
-    },
+    containerOverrides: closed(
+      {},
+      { command, resourceRequirements: { type: 'array', items: resourceRequirement } },
+    ),
   },
-};
+);
 
 function valid(schema: object, value: unknown, what: string): void {
   const validate = ajv.compile(schema);

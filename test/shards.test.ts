@@ -130,7 +130,9 @@ describe('shard plan', () => {
     for (const file of readdirSync(join(SQL, 'staging')).filter((f) => /^chk_.*\.sql$/.test(f))) {
       const entity = file.slice(4, -4) as keyof typeof DEDUPLICATION_KEYS;
       const sql = readFileSync(join(SQL, 'staging', file), 'utf8');
-      const partitions = [...sql.matchAll(/duplicate_key_checked\(row_checked, '([a-z_]+)'\)/g)].map((m) => m[1]);
+      const partitions = [...sql.matchAll(/duplicate_key_checked\(row_checked, '([a-z_]+)'\)/g)].map(
+        (m) => m[1],
+      );
       const key = DEDUPLICATION_KEYS[entity];
       if (entity === 'customers') expect(partitions).toEqual(['customer_id']);
       else expect(partitions, file).toEqual(key ? [key] : []);

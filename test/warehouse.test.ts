@@ -77,6 +77,26 @@ async function readLanded(
   }
 }
 
+/**
+ * Lands table typed_values once into a fresh directory and reads it back ordered by id: the files name `origin`,
+ * and every column lands as text.
+ */
+async function landTypedValues(
+  config: WarehouseSourceConfig,
+  origin: string,
+): Promise<{ landed: Landed; rows: Row[]; types: Record<string, string> }> {
+  const { landed } = await landOnce(config, await landingDir());
+  expect(landed.files.map((f) => f.origin)).toEqual([origin]);
+  const { rows, types } = await readLanded(landed, 'id::hugeint');
+  expect(Object.values(types).every((t) => t === 'VARCHAR')).toBe(true);
+  return { landed, rows, types };
+}
+
+/** The row of typed_values with this id and nothing but NULL in `columns`. */
+function nullRow(id: string, columns: string[]): Row {
+  return { id, ...Object.fromEntries(columns.map((column) => [column, null])) };
+}
+
 async function pgExec(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -105,26 +125,13 @@ async function pgExactValues(env: TestPostgres): Promise<void> {
        (2, -0.01, '1999-12-31 23:59:59+00', '2024-01-02 03:04:05', '1970-01-01', '', false, -1.5e-7, -3),
        (3, null, null, null, null, null, null, null, null)`,
   );
-  const dir = await landingDir();
-  const { landed } = await landOnce(
+  const { landed, rows, types } = await landTypedValues(
     warehouse({ dialect: 'postgres', connection: env.url, schema: env.schema, table: 'typed_values' }),
-    dir,
+    `postgres table ${env.schema}.typed_values`,
   );
   expect(landed.format).toBe('parquet');
-  expect(landed.files.map((f) => f.origin)).toEqual([`postgres table ${env.schema}.typed_values`]);
-  const { rows, types } = await readLanded(landed, 'id::hugeint');
-  expect(Object.values(types).every((t) => t === 'VARCHAR')).toBe(true);
-  expect(Object.keys(types)).toEqual([
-    'id',
-    'amount',
-    'ts',
-    'naive',
-    'day',
-    'note',
-    'flag',
-    'ratio',
-    'small',
-  ]);
+  const columns = ['amount', 'ts', 'naive', 'day', 'note', 'flag', 'ratio', 'small'];
+  expect(Object.keys(types)).toEqual(['id', ...columns]);
   expect(rows).toEqual([
     {
       id: '2',
@@ -137,17 +144,7 @@ async function pgExactValues(env: TestPostgres): Promise<void> {
       ratio: '-1.5e-07',
       small: '-3',
     },
-    {
-      id: '3',
-      amount: null,
-      ts: null,
-      naive: null,
-      day: null,
-      note: null,
-      flag: null,
-      ratio: null,
-      small: null,
-    },
+    nullRow('3', columns),
     {
       id: '9007199254740993',
       amount: '12345678901234.56',
@@ -405,6 +402,9 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
   afterAll(async () => {
     await env?.stop();
   });
+  /** A source on this server (`fields` may name another connection). */
+  const postgres = (fields: Record<string, unknown>) =>
+    warehouse({ dialect: 'postgres', connection: env.url, ...fields });
 
   it('lands int8, numeric, timestamptz, text, boolean and nulls as exact VARCHAR text', async () => {
     await pgExactValues(env);
@@ -430,9 +430,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
 
   it('runs a query: as one statement, never a second one after it', async () => {
     const error = await landOnce(
-      warehouse({
-        dialect: 'postgres',
-        connection: env.url,
+      postgres({
         query: 'select 1 as order_id) as src; create table smuggled (a int); select * from (select 1',
       }),
       await landingDir(),
@@ -453,9 +451,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
     );
     const dir = await landingDir();
     const { landed } = await landOnce(
-      warehouse({
-        dialect: 'postgres',
-        connection: env.url,
+      postgres({
         query: 'select order_id, amount, amount > 50 as big from q_orders where order_id % 2 = 0;',
         batch_size: 100,
       }),
@@ -481,9 +477,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
          timestamptz '2024-01-01 00:00:00+00' + (g - 1) * interval '5 minutes' from generate_series(1, 100) g`,
     );
     const dir = await landingDir();
-    const config = warehouse({
-      dialect: 'postgres',
-      connection: env.url,
+    const config = postgres({
       table: 'inc_orders',
       cursor_column: 'updated_at',
       overlap: '2 hours',
@@ -557,9 +551,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
          timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour' as occurred_at from generate_series(1, 50) g`,
     );
     const dir = await landingDir();
-    const config = warehouse({
-      dialect: 'postgres',
-      connection: env.url,
+    const config = postgres({
       query: 'select event_id, customer_id, event_type, occurred_at from events',
       cursor_column: 'event_id',
       overlap: 5,
@@ -591,9 +583,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
        create table "odd.name" ("x y" text); insert into "odd.name" values ('it''s');`,
     );
     const dir = await landingDir();
-    const config = warehouse({
-      dialect: 'postgres',
-      connection: env.url,
+    const config = postgres({
       schema: env.schema,
       table: 'Orders-2024',
       cursor_column: 'Updated At',
@@ -625,7 +615,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
     expect(rows).toHaveLength(12);
 
     const dotted = await landOnce(
-      warehouse({ dialect: 'postgres', connection: env.url, schema: env.schema, table: 'odd.name' }),
+      postgres({ schema: env.schema, table: 'odd.name' }),
       await landingDir(),
       'customers',
     );
@@ -639,7 +629,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
     );
     const dir = await landingDir();
     const check = async (fields: Record<string, unknown>, entity: Entity = 'orders'): Promise<void> => {
-      const source = new WarehouseSource(warehouse({ dialect: 'postgres', connection: env.url, ...fields }));
+      const source = new WarehouseSource(postgres(fields));
       try {
         await source.check(ctx(entity, dir));
       } finally {
@@ -675,9 +665,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
     const badUser = new URL(env.url);
     badUser.username = 'churn_no_such_user';
     badUser.password = 'S3cret-pw';
-    const source = new WarehouseSource(
-      warehouse({ dialect: 'postgres', connection: badUser.toString(), table: 'chk_orders' }),
-    );
+    const source = new WarehouseSource(postgres({ connection: badUser.toString(), table: 'chk_orders' }));
     const error = await source.check(ctx('orders', dir)).then(
       () => undefined,
       (err: unknown) => err as Error,
@@ -691,9 +679,7 @@ describe('WarehouseSource on PostgreSQL', { timeout: 60_000 }, () => {
     expect(error?.message).not.toContain('S3cret-pw');
     const badDb = new URL(env.url);
     badDb.pathname = '/churn_no_such_db';
-    const other = new WarehouseSource(
-      warehouse({ dialect: 'postgres', connection: badDb.toString(), table: 'x' }),
-    );
+    const other = new WarehouseSource(postgres({ connection: badDb.toString(), table: 'x' }));
     await expect(other.check(ctx('orders', dir))).rejects.toThrow(/unknown database.*churn_no_such_db/);
     await other.close();
   });
@@ -754,26 +740,12 @@ describe.skipIf(!mysql.available)(
             'Grüße, "quoted"\nline', true, 0.1, x'00ff'),
            (3, null, null, null, null, null, null, null, null)`,
       );
-      const dir = await landingDir();
-      const { landed } = await landOnce(
+      const { rows } = await landTypedValues(
         warehouse({ dialect: 'mysql', connection: url, table: 'typed_values' }),
-        dir,
+        'mysql table typed_values',
       );
-      expect(landed.files.map((f) => f.origin)).toEqual(['mysql table typed_values']);
-      const { rows, types } = await readLanded(landed, 'id::hugeint');
-      expect(Object.values(types).every((t) => t === 'VARCHAR')).toBe(true);
       expect(rows).toEqual([
-        {
-          id: '3',
-          amount: null,
-          ts: null,
-          naive: null,
-          day: null,
-          note: null,
-          flag: null,
-          ratio: null,
-          raw: null,
-        },
+        nullRow('3', ['amount', 'ts', 'naive', 'day', 'note', 'flag', 'ratio', 'raw']),
         {
           id: '9007199254740993',
           amount: '12345678901234.56',

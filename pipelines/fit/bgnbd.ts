@@ -387,6 +387,41 @@ export function penalizedObjective(
   };
 }
 
+/** Neumaier-compensated running sum: the likelihood's rounding limits how flat a minimum can be resolved. */
+export class CompensatedSum {
+  private sum = 0;
+  private compensation = 0;
+
+  add(v: number): void {
+    const next = this.sum + v;
+    this.compensation += Math.abs(this.sum) >= Math.abs(v) ? this.sum - next + v : v - next + this.sum;
+    this.sum = next;
+  }
+
+  value(): number {
+    return this.sum + this.compensation;
+  }
+}
+
+/**
+ * ln(offset + v + shift) and 1 / (offset + v + shift) for each of `values`: the likelihoods' per-distinct-value
+ * tables (ln(alpha + T), ln(b + x - 1), ...). `shift` is added last, so that b + x - 1 rounds as written.
+ */
+export function lnAndInverse(
+  values: Float64Array,
+  offset: number,
+  shift = 0,
+): { ln: Float64Array; inv: Float64Array } {
+  const ln = new Float64Array(values.length);
+  const inv = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = offset + values[i]! + shift;
+    ln[i] = Math.log(v);
+    inv[i] = 1 / v;
+  }
+  return { ln, inv };
+}
+
 /**
  * lifetimes' objective: -(1/N) sum_g n_g ln L_g + penalizer * (r^2 + alpha^2 + a^2 + b^2), with theta = ln(r, alpha,
  * a, b). ln L_g = A1 + A2 + ln(exp(A3) + [x > 0] exp(A4)), the two terms combined as max + log1p(exp(-|A3 - A4|)).
@@ -396,31 +431,20 @@ const objective = penalizedObjective((data, [r, alpha, a, b], d) => {
   const lnA = Math.log(a);
   const { lnAlpha, lgR, lgB, lgAB, psiR, psiB, psiAB } = parameterTerms(r, alpha, a, b, d !== null);
 
-  // ll is summed with Neumaier's compensation: its rounding is what limits how flat a minimum can be resolved.
-  let ll = 0;
-  let llCompensation = 0;
+  const ll = new CompensatedSum();
   let dR = 0;
   let dAlpha = 0;
   let dA = 0;
   let dB = 0;
 
-  // Terms that depend on x only: A1 + A2 (0 + r ln alpha for x = 0), and ln(b + x - 1) for A4.
-  const nx = data.xs.length;
-  const lnBx = new Float64Array(nx);
-  const invBx = new Float64Array(nx);
-  for (let i = 0; i < nx; i++) {
+  // Terms that depend on x only: A1 + A2 (0 + r ln alpha for x = 0), and ln(b + x - 1) for A4 (read for x > 0 only).
+  const bx = lnAndInverse(data.xs, b, -1);
+  for (let i = 0; i < data.xs.length; i++) {
     const x = data.xs[i]!;
     const w = data.xWeight[i]!;
     let a12 = r * lnAlpha;
-    if (x > 0) {
-      a12 += lnGamma(r + x) - lgR + lgAB + lnGamma(b + x) - lgB - lnGamma(a + b + x);
-      lnBx[i] = Math.log(b + x - 1);
-      invBx[i] = 1 / (b + x - 1);
-    }
-    const v = w * a12;
-    const sum = ll + v;
-    llCompensation += Math.abs(ll) >= Math.abs(v) ? ll - sum + v : v - sum + ll;
-    ll = sum;
+    if (x > 0) a12 += lnGamma(r + x) - lgR + lgAB + lnGamma(b + x) - lgB - lnGamma(a + b + x);
+    ll.add(w * a12);
     if (d) {
       dR += w * lnAlpha;
       dAlpha += (w * r) / alpha;
@@ -434,18 +458,8 @@ const objective = penalizedObjective((data, [r, alpha, a, b], d) => {
   }
 
   // ln(alpha + T), ln(alpha + t_x) and their reciprocals, once per distinct value.
-  const lnT = new Float64Array(data.Ts.length);
-  const invT = new Float64Array(data.Ts.length);
-  for (let i = 0; i < data.Ts.length; i++) {
-    lnT[i] = Math.log(alpha + data.Ts[i]!);
-    invT[i] = 1 / (alpha + data.Ts[i]!);
-  }
-  const lnTx = new Float64Array(data.txs.length);
-  const invTx = new Float64Array(data.txs.length);
-  for (let i = 0; i < data.txs.length; i++) {
-    lnTx[i] = Math.log(alpha + data.txs[i]!);
-    invTx[i] = 1 / (alpha + data.txs[i]!);
-  }
+  const { ln: lnT, inv: invT } = lnAndInverse(data.Ts, alpha);
+  const { ln: lnTx, inv: invTx } = lnAndInverse(data.txs, alpha);
 
   const { gx, gtx, gT, gn, xs } = data;
   const groups = gn.length;
@@ -457,10 +471,7 @@ const objective = penalizedObjective((data, [r, alpha, a, b], d) => {
     const c = r + x;
     const a3 = -c * lnT[iT]!;
     if (x === 0) {
-      const v = n * a3;
-      const sum = ll + v;
-      llCompensation += Math.abs(ll) >= Math.abs(v) ? ll - sum + v : v - sum + ll;
-      ll = sum;
+      ll.add(n * a3);
       if (d) {
         dR -= n * lnT[iT]!;
         dAlpha -= n * c * invT[iT]!;
@@ -468,7 +479,7 @@ const objective = penalizedObjective((data, [r, alpha, a, b], d) => {
       continue;
     }
     const itx = gtx[g]!;
-    const a4 = lnA - lnBx[ix]! - c * lnTx[itx]!;
+    const a4 = lnA - bx.ln[ix]! - c * lnTx[itx]!;
     // w4 = exp(A4) / (exp(A3) + exp(A4)), w3 = 1 - w4, both without overflow or cancellation.
     let term: number;
     let w3: number;
@@ -484,20 +495,17 @@ const objective = penalizedObjective((data, [r, alpha, a, b], d) => {
       w3 = 1 / (1 + e);
       w4 = e / (1 + e);
     }
-    const v = n * term;
-    const sum = ll + v;
-    llCompensation += Math.abs(ll) >= Math.abs(v) ? ll - sum + v : v - sum + ll;
-    ll = sum;
+    ll.add(n * term);
     if (d) {
       dR -= n * (w3 * lnT[iT]! + w4 * lnTx[itx]!);
       dAlpha -= n * c * (w3 * invT[iT]! + w4 * invTx[itx]!);
       dA += (n * w4) / a;
-      dB -= n * w4 * invBx[ix]!;
+      dB -= n * w4 * bx.inv[ix]!;
     }
   }
 
   if (d) d.set([dR, dAlpha, dA, dB]);
-  return ll + llCompensation;
+  return ll.value();
 });
 
 // ---------------------------------------------------------------------------------------------------------------

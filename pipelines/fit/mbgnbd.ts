@@ -11,8 +11,10 @@ import {
   type BgNbdFitOptions,
   type BgNbdParams,
   besideAOne,
+  CompensatedSum,
   digamma,
   fitRfModel,
+  lnAndInverse,
   lnGamma,
   lnHyp2f1,
   type Prepared,
@@ -87,22 +89,6 @@ export function fitMbgNbd(groups: readonly RfGroup[], options: BgNbdFitOptions =
 // ---------------------------------------------------------------------------------------------------------------
 // The likelihood.
 
-/** Neumaier-compensated running sum: the likelihood's rounding limits how flat a minimum can be resolved. */
-class CompensatedSum {
-  private sum = 0;
-  private compensation = 0;
-
-  add(v: number): void {
-    const next = this.sum + v;
-    this.compensation += Math.abs(this.sum) >= Math.abs(v) ? this.sum - next + v : v - next + this.sum;
-    this.sum = next;
-  }
-
-  value(): number {
-    return this.sum + this.compensation;
-  }
-}
-
 /**
  * lifetimes' ModifiedBetaGeoFitter._negative_log_likelihood: ln L_g = A1 + A2 + ln(exp(A3) + exp(A4)) with
  *   A1 = ln Gamma(r + x) - ln Gamma(r) + r ln alpha,
@@ -128,19 +114,14 @@ function xTerms(
   b: number,
   ll: CompensatedSum,
   d: Float64Array | null,
-): { lnBx: Float64Array; invBx: Float64Array } {
+): { ln: Float64Array; inv: Float64Array } {
   const { lnAlpha, lgR, lgB, lgAB, psiR, psiB, psiAB } = parameterTerms(r, alpha, a, b, d !== null);
-  const nx = data.xs.length;
-  const lnBx = new Float64Array(nx);
-  const invBx = new Float64Array(nx);
-  for (let i = 0; i < nx; i++) {
+  for (let i = 0; i < data.xs.length; i++) {
     const x = data.xs[i]!;
     const w = data.xWeight[i]!;
     const a1 = lnGamma(r + x) - lgR + r * lnAlpha;
     const a2 = lgAB + lnGamma(b + x + 1) - lgB - lnGamma(a + b + x + 1);
     ll.add(w * (a1 + a2));
-    lnBx[i] = Math.log(b + x);
-    invBx[i] = 1 / (b + x);
     if (d) {
       const psiABx1 = digamma(a + b + x + 1);
       d[0]! += w * (digamma(r + x) - psiR + lnAlpha);
@@ -149,7 +130,7 @@ function xTerms(
       d[3]! += w * (psiAB + digamma(b + x + 1) - psiB - psiABx1);
     }
   }
-  return { lnBx, invBx };
+  return lnAndInverse(data.xs, b);
 }
 
 /** ln(exp(A3) + exp(A4)) for every group, into `ll` and `d`. */
@@ -158,15 +139,13 @@ function groupTerms(
   r: number,
   alpha: number,
   a: number,
-  perX: { lnBx: Float64Array; invBx: Float64Array },
+  perX: { ln: Float64Array; inv: Float64Array },
   ll: CompensatedSum,
   d: Float64Array | null,
 ): void {
   const lnA = Math.log(a);
-  const lnT = data.Ts.map((T) => Math.log(alpha + T));
-  const invT = data.Ts.map((T) => 1 / (alpha + T));
-  const lnTx = data.txs.map((tx) => Math.log(alpha + tx));
-  const invTx = data.txs.map((tx) => 1 / (alpha + tx));
+  const { ln: lnT, inv: invT } = lnAndInverse(data.Ts, alpha);
+  const { ln: lnTx, inv: invTx } = lnAndInverse(data.txs, alpha);
   const { gx, gtx, gT, gn, xs } = data;
   for (let g = 0; g < gn.length; g++) {
     const ix = gx[g]!;
@@ -175,7 +154,7 @@ function groupTerms(
     const n = gn[g]!;
     const c = r + xs[ix]!;
     const a3 = -c * lnT[iT]!;
-    const a4 = lnA - perX.lnBx[ix]! - c * lnTx[itx]!;
+    const a4 = lnA - perX.ln[ix]! - c * lnTx[itx]!;
     // w4 = exp(A4) / (exp(A3) + exp(A4)), w3 = 1 - w4, without overflow or cancellation.
     const hi = Math.max(a3, a4);
     const e = Math.exp(-Math.abs(a3 - a4));
@@ -186,7 +165,7 @@ function groupTerms(
       d[0]! -= n * (w3 * lnT[iT]! + w4 * lnTx[itx]!);
       d[1]! -= n * c * (w3 * invT[iT]! + w4 * invTx[itx]!);
       d[2]! += (n * w4) / a;
-      d[3]! -= n * w4 * perX.invBx[ix]!;
+      d[3]! -= n * w4 * perX.inv[ix]!;
     }
   }
 }
