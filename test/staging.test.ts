@@ -1,5 +1,8 @@
 // Staging: typing, time zones, and the quarantine of every kind of bad row.
 import { describe, expect, it } from 'vitest';
+import { Db, sqlString } from '../pipelines/base/duckdb.js';
+import { quarantineHint } from '../transforms/checks.js';
+import { runMacros } from '../transforms/runner.js';
 import { buildFixture } from './support/models.js';
 
 describe('quarantine', () => {
@@ -218,6 +221,27 @@ o3,A,2024-04-01,1
       } finally {
         db.close();
       }
+    }
+  });
+});
+
+describe("the quarantine gate's hint for numbers", () => {
+  it.each([
+    ['1.020,50', 1020.5],
+    ['$1,020.50', 1020.5],
+    ['-12 EUR', -12],
+  ])('maps %s, which staging cannot read, to a number it reads', async (value, expected) => {
+    const hint = quarantineHint('orders', 'amount', 'not a number', value);
+    const expr = /sources\.orders\.columns\.amount: \{ expr: "(.*)" \}$/.exec(hint ?? '')?.[1];
+    expect(expr, hint ?? '').toBeDefined();
+    const db = await Db.open();
+    try {
+      await runMacros(db);
+      expect(await db.one(`select parse_decimal(${sqlString(value)}) as n`)).toEqual({ n: null });
+      const mapped = (expr ?? '').replaceAll("<the export's column>", sqlString(value));
+      expect(await db.number(`select parse_decimal(${mapped})::double`)).toBe(expected);
+    } finally {
+      db.close();
     }
   });
 });

@@ -493,6 +493,40 @@ export async function quarantineCounts(
   return counts;
 }
 
+/**
+ * What to do about the most common reason rows of an entity are quarantined, where the config can fix it: a format
+ * for timestamps, an expression for numbers, the customers export for orphans.
+ */
+export function quarantineHint(
+  entity: string,
+  column: string,
+  reason: string,
+  value: string | null = null,
+): string | null {
+  const mapping = `sources.${entity}.columns.${column}`;
+  if (reason === 'unparseable timestamp')
+    return (
+      `If every ${column} is written this way, give its format: ${mapping}: { column: <the export's column>, ` +
+      `format: "%d/%m/%Y %H:%M" } (strptime codes)`
+    );
+  if (reason === 'not a number') {
+    const text = (value ?? '').trim();
+    // 1.020,50: thousands dots and a decimal comma; 1,020.50 or $20: thousands commas or a currency sign.
+    const expr = /^-?\d{1,3}(\.\d{3})+(,\d+)?$/.test(text)
+      ? `replace(replace(<the export's column>, '.', ''), ',', '.')`
+      : `regexp_replace(<the export's column>, '[^0-9.-]', '', 'g')`;
+    return (
+      `Numbers take a decimal point or a decimal comma, without currency signs or thousands separators; if the ` +
+      `export writes them otherwise, map ${mapping}: { expr: "${expr}" }`
+    );
+  }
+  if (reason.startsWith('unknown customer_id'))
+    return 'Export every customer in the customers export (or leave the customers source out to derive them from the data)';
+  if (reason === 'duplicate key')
+    return `The export repeats ${column} values and only the first row of each is kept: check the export's key`;
+  return null;
+}
+
 async function quarantineShare(
   ctx: CheckContext,
   counts: Record<string, QuarantineCount>,
@@ -506,15 +540,31 @@ async function quarantineShare(
     const over = c.quarantined / c.rows > maxShare;
     let message = '';
     if (over) {
-      const top = await db.all<{ column_name: string; reason: string; n: string; example: string }>(
+      const top = await db.all<{
+        column_name: string;
+        reason: string;
+        n: string;
+        example: string;
+        example_value: string | null;
+      }>(
         `select column_name, reason, count(*) as n,
-                arg_min(source_file || ' row ' || source_row, source_row) as example
+                arg_min(
+                    source_file || ' row ' || source_row
+                        || coalesce(': ' || to_json(left(value, 40))::varchar, ''),
+                    source_row
+                ) as example,
+                arg_min(value, source_row) as example_value
          from quarantine where entity = '${entity}' group by all order by n desc, column_name, reason limit 3`,
       );
+      const first = top[0];
+      const hint = first
+        ? quarantineHint(entity, first.column_name, first.reason, first.example_value)
+        : null;
       message =
         `quarantine: ${entity}: ${c.quarantined} of ${c.rows} rows (${(c.share * 100).toFixed(2)}%) quarantined, above ` +
         `quality.max_quarantine_share ${(maxShare * 100).toFixed(2)}%; most common: ` +
-        top.map((t) => `${t.column_name} ${t.reason} (${t.n}x, e.g. ${t.example})`).join('; ');
+        top.map((t) => `${t.column_name} ${t.reason} (${t.n}x, e.g. ${t.example})`).join('; ') +
+        (hint ? `. ${hint}` : '');
     }
     results.push(outcome('quarantine', entity, config.checks.quarantine, over ? c.quarantined : 0, message));
   }

@@ -7,7 +7,16 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Db } from '../../pipelines/base/duckdb.js';
-import { churn, currentRunId, type FixtureData, makeProject, reason, runs, writeData } from './support.js';
+import {
+  churn,
+  currentRunId,
+  type FixtureData,
+  fixtureData,
+  makeProject,
+  reason,
+  runs,
+  writeData,
+} from './support.js';
 
 /** Every other order missing (more than half of them). */
 function halfTheOrders(data: FixtureData): string {
@@ -191,5 +200,45 @@ describe('no reactivation audience from stale inputs', () => {
     const exit = await churn(['run', '--config', project.config, ...stale]);
     expect(exit.code, exit.stderr).toBe(0);
     expect(audienceRows(project.out)).toBeGreaterThan(0);
+  });
+});
+
+describe('a quarantine gate that says what to map', () => {
+  it('names a row and its value, gives the format to map day-first dates with, and the mapping works', async () => {
+    const data = fixtureData();
+    // 2024-01-05 08:15:00 -> 05/01/2024 08:15, as a European export writes it
+    const dayFirst = data.orders.replace(
+      /(\d{4})-(\d{2})-(\d{2}) (\d{2}:\d{2}):00/g,
+      (_, y: string, m: string, d: string, hm: string) => `${d}/${m}/${y} ${hm}`,
+    );
+    const project = makeProject('', { ...data, orders: dayFirst });
+    const cfg = ['--config', project.config];
+    const exit = await churn(['run', ...cfg, '--as-of', '2024-06-30']);
+    expect(exit.code).toBe(1);
+    const firstDate = dayFirst.split('\n')[1]?.split(',')[2];
+    expect(firstDate).toMatch(/^\d{2}\/01\/2024 \d{2}:15$/);
+    expect(reason(exit)).toContain(
+      `most common: ordered_at unparseable timestamp (${dayFirst.trim().split('\n').length - 1}x, e.g. data/orders.csv row 1: "${firstDate}"). ` +
+        'If every ordered_at is written this way, give its format: sources.orders.columns.ordered_at: ' +
+        `{ column: <the export's column>, format: "%d/%m/%Y %H:%M" }`,
+    );
+    expect(existsSync(join(project.out, 'current'))).toBe(false);
+
+    const config = readFileSync(project.config, 'utf8').replace(
+      '    path: data/orders.csv\n',
+      '    path: data/orders.csv\n    columns:\n      ordered_at: { column: ordered_at, format: "%d/%m/%Y %H:%M" }\n',
+    );
+    writeFileSync(project.config, config);
+    const mapped = await churn(['run', ...cfg, '--as-of', '2024-06-30']);
+    expect(mapped.code, mapped.stderr).toBe(0);
+    const published = await Db.open();
+    try {
+      const orders = await published.number(
+        `select sum(orders) from read_parquet('${join(project.out, 'current', 'fct_customer_period', 'part-0.parquet')}')`,
+      );
+      expect(orders).toBe(data.orders.trim().split('\n').length - 1);
+    } finally {
+      published.close();
+    }
   });
 });
