@@ -145,3 +145,71 @@ describe('typed landing', () => {
     });
   });
 });
+
+describe('header names and offsets as exports write them', () => {
+  it('reads a column named like the canonical one but for case, spaces and punctuation, typed or not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'churn-headers-'));
+    await writeFile(
+      join(dir, 'orders.csv'),
+      [
+        'Order ID,Customer_ID ,Ordered At,AMOUNT',
+        'O1,C1,2024-02-05 10:00:00 +0100,10.50',
+        'O2,C2,2024-02-05 10:00:00 -05:00,20',
+        'O3,C1,2024-03-01 08:00:00 Z,5',
+      ].join('\n'),
+    );
+    const db = await Db.open();
+    try {
+      await db.run(
+        `copy (select 'C1' as "Customer ID", timestamp '2024-02-05 10:00:00' as "OccurredAt")
+         to ${sqlString(join(dir, 'activity.parquet'))} (format parquet)`,
+      );
+    } finally {
+      db.close();
+    }
+    const config = fixtureConfig({
+      sources: {
+        orders: { type: 'local', path: 'orders.csv' },
+        activity: { type: 'local', path: 'activity.parquet', format: 'parquet' },
+      },
+    });
+    const built = await buildModels(config, dir, '2024-12-31', {
+      only: ['stg_orders', 'stg_activity', 'quarantine'],
+    });
+    try {
+      expect(await built.all('select * from quarantine')).toEqual([]);
+      expect(
+        await built.all(
+          `select order_id, customer_id, strftime(ordered_at at time zone 'UTC', '%Y-%m-%d %H:%M') as utc, amount::double as amount
+           from stg_orders order by order_id`,
+        ),
+      ).toEqual([
+        { order_id: 'O1', customer_id: 'C1', utc: '2024-02-05 09:00', amount: 10.5 },
+        { order_id: 'O2', customer_id: 'C2', utc: '2024-02-05 15:00', amount: 20 },
+        { order_id: 'O3', customer_id: 'C1', utc: '2024-03-01 08:00', amount: 5 },
+      ]);
+      expect(
+        await built.all(
+          `select (select data_type from information_schema.columns
+                   where table_name = 'raw_activity' and column_name = 'occurred_at') as landed_as,
+                  customer_id, strftime(occurred_at at time zone 'UTC', '%Y-%m-%d %H:%M') as utc
+           from stg_activity`,
+        ),
+      ).toEqual([{ landed_as: 'TIMESTAMP', customer_id: 'C1', utc: '2024-02-05 10:00' }]);
+    } finally {
+      built.close();
+    }
+  });
+
+  it('refuses two columns that could both be the canonical one, naming them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'churn-headers-'));
+    await writeFile(
+      join(dir, 'orders.csv'),
+      'OrderID,order id,customer_id,ordered_at,amount\nO1,O1,C1,2024-01-01,1\n',
+    );
+    const config = fixtureConfig({ sources: { orders: { type: 'local', path: 'orders.csv' } } });
+    await expect(buildModels(config, dir, '2024-12-31', { only: ['stg_orders'] })).rejects.toThrow(
+      'orders: orders.csv has 2 columns that could be order_id ("OrderID", "order id"); say which with sources.orders.columns.order_id',
+    );
+  });
+});

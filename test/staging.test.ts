@@ -245,3 +245,49 @@ describe("the quarantine gate's hint for numbers", () => {
     }
   });
 });
+
+describe("the quarantine gate's hint for timestamps", () => {
+  it.each([
+    ['1707123600', '2024-02-05 09:00:00'],
+    ['1707123600000', '2024-02-05 09:00:00'],
+  ])('maps Unix time %s to the instant it names', async (value, utc) => {
+    const hint = quarantineHint('orders', 'ordered_at', 'unparseable timestamp', value) ?? '';
+    const expr = /\{ expr: "(.*)" \}$/.exec(hint)?.[1];
+    expect(expr, hint).toBeDefined();
+    const db = await Db.open({ timeZone: 'Europe/Berlin' });
+    try {
+      await runMacros(db);
+      expect(await db.one(`select parse_business_ts(${sqlString(value)}, 'Europe/Berlin') as t`)).toEqual({
+        t: null,
+      });
+      const mapped = (expr ?? '').replaceAll("<the export's column>", sqlString(value));
+      const parsed = await db.one<{ t: string }>(
+        `select strftime(parse_business_ts((${mapped})::varchar, 'Europe/Berlin') at time zone 'UTC', '%Y-%m-%d %H:%M:%S') as t`,
+      );
+      expect(parsed?.t).toBe(utc);
+    } finally {
+      db.close();
+    }
+  });
+
+  it.each([
+    ['05/01/2024 08:15', '%d/%m/%Y %H:%M', '%m/%d/%Y %H:%M if the month comes first'],
+    ['13.01.2024', '%d.%m.%Y', null],
+    ['01-13-2024 08:15:00', '%m-%d-%Y %H:%M:%S', null],
+  ])('gives a format that reads %s', async (value, format, note) => {
+    const hint = quarantineHint('orders', 'ordered_at', 'unparseable timestamp', value) ?? '';
+    expect(hint).toContain(`format: "${format}" }`);
+    if (note) expect(hint).toContain(note);
+    else expect(hint).not.toContain('if the month comes first');
+    const db = await Db.open();
+    try {
+      expect(
+        await db.one(`select strptime(${sqlString(value)}, ${sqlString(format)}) is not null as ok`),
+      ).toEqual({
+        ok: true,
+      });
+    } finally {
+      db.close();
+    }
+  });
+});

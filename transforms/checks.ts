@@ -504,11 +504,21 @@ export function quarantineHint(
   value: string | null = null,
 ): string | null {
   const mapping = `sources.${entity}.columns.${column}`;
-  if (reason === 'unparseable timestamp')
+  if (reason === 'unparseable timestamp') {
+    const text = (value ?? '').trim();
+    if (/^\d{10}(\d{3})?$/.test(text)) {
+      const seconds = text.length === 10 ? '' : ' / 1000';
+      return (
+        `The export writes ${column} as Unix time (${text.length === 10 ? 'seconds' : 'milliseconds'}): map ` +
+        `${mapping}: { expr: "to_timestamp(<the export's column>::bigint${seconds})" }`
+      );
+    }
+    const { format, note } = timestampFormat(text);
     return (
       `If every ${column} is written this way, give its format: ${mapping}: { column: <the export's column>, ` +
-      `format: "%d/%m/%Y %H:%M" } (strptime codes)`
+      `format: "${format}" } (strptime codes${note})`
     );
+  }
   if (reason === 'not a number') {
     const text = (value ?? '').trim();
     // 1.020,50: thousands dots and a decimal comma; 1,020.50 or $20: thousands commas or a currency sign.
@@ -525,6 +535,18 @@ export function quarantineHint(
   if (reason === 'duplicate key')
     return `The export repeats ${column} values and only the first row of each is kept: check the export's key`;
   return null;
+}
+
+/** A strptime format for a day-first or month-first date (and time) such as 05/01/2024 08:15 or 05.01.2024. */
+function timestampFormat(text: string): { format: string; note: string } {
+  const m = /^(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(:\d{2})?)?$/.exec(text);
+  if (!m) return { format: '%d/%m/%Y %H:%M', note: '' };
+  const [, first, sep, second, , seconds] = m;
+  const time = text.length > 10 ? (seconds ? ' %H:%M:%S' : ' %H:%M') : '';
+  const monthFirst = Number(second) > 12 && Number(first) <= 12;
+  const format = monthFirst ? `%m${sep}%d${sep}%Y${time}` : `%d${sep}%m${sep}%Y${time}`;
+  const ambiguous = Number(first) <= 12 && Number(second) <= 12;
+  return { format, note: ambiguous ? `; %m${sep}%d${sep}%Y${time} if the month comes first` : '' };
 }
 
 async function quarantineShare(

@@ -105,6 +105,32 @@ async function explainOneColumn(
   );
 }
 
+/** A header name as compared with a canonical column: lower case, letters and digits only ("Order ID" -> "orderid"). */
+function headerKey(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/**
+ * The file's column an unmapped canonical column is read from: the column of that name, or else the one column whose
+ * name differs from it only in case, spaces and punctuation ("Order ID", "ORDER_ID" and "OrderId" for order_id).
+ */
+function headerColumn(
+  entity: Entity,
+  column: string,
+  available: Set<string>,
+  origin: string,
+): string | undefined {
+  if (available.has(column)) return column;
+  const alike = [...available].filter((name) => headerKey(name) === headerKey(column));
+  if (alike.length > 1) {
+    throw new InputError(
+      `${entity}: ${origin} has ${alike.length} columns that could be ${column} (${alike.map((c) => `"${c}"`).join(', ')}); ` +
+        `say which with sources.${entity}.columns.${column}`,
+    );
+  }
+  return alike[0];
+}
+
 /** The source column a canonical column is read from as it is (itself, or the column it is renamed from). */
 function sourceColumn(column: string, spec: SourceConfig): string | undefined {
   const mapping = spec.columns[column];
@@ -136,11 +162,19 @@ function typedColumns(columns: string[], spec: SourceConfig, files: Map<string, 
   for (const column of columns) {
     const name = sourceColumn(column, spec);
     if (!isTimestampColumn(column) || name === undefined) continue;
-    const types = new Set(files.map((f) => f.get(name)));
+    const inFile = (f: Map<string, string>) =>
+      f.get(name) ?? (spec.columns[column] === undefined ? alikeType(column, f) : undefined);
+    const types = new Set(files.map(inFile));
     const [type] = types;
     if (types.size === 1 && type !== undefined && TYPED_TIMESTAMPS.has(type)) typed.add(column);
   }
   return typed;
+}
+
+/** The type of the one column of a file named like `column` but for case, spaces and punctuation. */
+function alikeType(column: string, types: Map<string, string>): string | undefined {
+  const alike = [...types.keys()].filter((name) => headerKey(name) === headerKey(column));
+  return alike.length === 1 ? types.get(alike[0] ?? '') : undefined;
 }
 
 function columnExpr(
@@ -153,14 +187,15 @@ function columnExpr(
   typed: Set<string>,
 ): string {
   const mapping = spec.columns[column];
-  if (typed.has(column)) return sqlIdent(sourceColumn(column, spec) ?? column);
+  const header = mapping === undefined ? headerColumn(entity, column, available, origin) : undefined;
+  if (typed.has(column)) return sqlIdent(header ?? sourceColumn(column, spec) ?? column);
   const missing = (name: string) =>
     new InputError(
       `${entity}: column "${name}" (for ${column}) is not in ${origin}; its columns are ${[...available].map((c) => `"${c}"`).join(', ')}. ` +
         `Map it with sources.${entity}.columns.${column}`,
     );
   if (mapping === undefined) {
-    if (available.has(column)) return `cast(${sqlIdent(column)} as varchar)`;
+    if (header !== undefined) return `cast(${sqlIdent(header)} as varchar)`;
     if (ENTITY_COLUMNS[entity].required.includes(column)) throw missing(column);
     return 'cast(null as varchar)';
   }

@@ -2,8 +2,9 @@
 -- day, ISO week (Monday), month or quarter.
 
 -- A timestamp as landed, in the business time zone `tz`. Text (CSV; text in any format): values with an offset
--- (Z, +01:00, +0100) keep it, values without one are local wall-clock time in `tz`. Typed by its reader (Parquet,
--- NDJSON): a timestamp with time zone as it is, a timestamp or date without one as local time in `tz`.
+-- (Z, +01:00, +0100, also after a space) keep it, values without one are local wall-clock time in `tz`. Typed by
+-- its reader (Parquet, NDJSON): a timestamp with time zone as it is, a timestamp or date without one as local time
+-- in `tz`.
 -- A run's session time zone is the business time zone (pipelines/run/database.ts): local time then casts straight to
 -- timestamptz, the same value as timezone(tz, ...) without its time zone lookup per row. A value with an offset is
 -- cast on its own: DuckDB carries a zone name inside one value (`... Europe/Paris`) over to the values after it in
@@ -18,7 +19,15 @@ create or replace macro parse_business_ts(value, tz) as
                     else timezone(tz, try_cast(value as timestamp))
                 end
         when regexp_matches(trim(value::varchar), '(Z|[+-]\d{2}(:?\d{2})?)$')
-            then try_cast(trim(value::varchar) as timestamptz)
+            then try_cast(
+                case
+                    -- an offset after a space, as Rails and Shopify write it (`2024-02-05 10:00:00 +0100`)
+                    when contains(trim(value::varchar), ' +') or contains(trim(value::varchar), ' -')
+                        or ends_with(trim(value::varchar), ' Z')
+                        then regexp_replace(trim(value::varchar), '\s+(Z|[+-]\d{2}(:?\d{2})?)$', '\1')
+                    else trim(value::varchar)
+                end
+                as timestamptz)
         when tz = current_setting('TimeZone') then try_cast(try_cast(trim(value::varchar) as timestamp) as timestamptz)
         else timezone(tz, try_cast(trim(value::varchar) as timestamp))
     end;

@@ -220,7 +220,7 @@ describe('a quarantine gate that says what to map', () => {
     expect(reason(exit)).toContain(
       `most common: ordered_at unparseable timestamp (${dayFirst.trim().split('\n').length - 1}x, e.g. data/orders.csv row 1: "${firstDate}"). ` +
         'If every ordered_at is written this way, give its format: sources.orders.columns.ordered_at: ' +
-        `{ column: <the export's column>, format: "%d/%m/%Y %H:%M" }`,
+        `{ column: <the export's column>, format: "%d/%m/%Y %H:%M" } (strptime codes; %m/%d/%Y %H:%M if the month comes first)`,
     );
     expect(existsSync(join(project.out, 'current'))).toBe(false);
 
