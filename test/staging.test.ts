@@ -291,3 +291,19 @@ describe("the quarantine gate's hint for timestamps", () => {
     }
   });
 });
+
+describe("the quarantine gate's hint for accepted values", () => {
+  it('maps a value the export uses to the first accepted one, with the expression staging then accepts', async () => {
+    const hint =
+      quarantineHint('orders', 'status', 'not one of completed, cancelled, refunded', "paid'") ?? '';
+    const expr = /\{ expr: "(.*)" \}$/.exec(hint)?.[1] ?? '';
+    expect(hint).toContain(`If "paid'" means one of them, map it: sources.orders.columns.status:`);
+    const db = await Db.open();
+    try {
+      const mapped = expr.replaceAll("<the export's column>", sqlString("PAID'"));
+      expect(await db.one(`select ${mapped} as status`)).toEqual({ status: 'completed' });
+    } finally {
+      db.close();
+    }
+  });
+});

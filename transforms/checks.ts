@@ -530,8 +530,18 @@ export function quarantineHint(
       `export writes them otherwise, map ${mapping}: { expr: "${expr}" }`
     );
   }
+  if (reason.startsWith('not one of ') && value !== null) {
+    const [accepted] = reason.slice('not one of '.length).split(', ');
+    return (
+      `If "${value}" means one of them, map it: ${mapping}: { expr: "case lower(<the export's column>) ` +
+      `when '${value.replaceAll("'", "''")}' then '${accepted}' else <the export's column> end" }`
+    );
+  }
   if (reason.startsWith('unknown customer_id'))
-    return 'Export every customer in the customers export (or leave the customers source out to derive them from the data)';
+    return (
+      'Those customers are missing from the customers export, or their own customers rows are quarantined: export ' +
+      'every customer and fix their rows (or leave the customers source out to derive the customers from the data)'
+    );
   if (reason === 'duplicate key')
     return `The export repeats ${column} values and only the first row of each is kept: check the export's key`;
   return null;
