@@ -190,6 +190,11 @@ const health = z.strictObject({
   decline_p_value: z.number().gt(0).lt(1).default(0.05),
   /** at_risk: a customer with a rhythm, idle beyond it, and p_churn at least this; dormant above it without a rhythm. */
   at_risk_p_churn: z.number().min(0).max(1).default(0.5),
+  /**
+   * A drop (ACTIVITY_DROP, SPEND_DROP) sets at_risk on its own only where, at the snapshot before, customers with a
+   * drop declined at least this many times as often as steady ones (int_health_status drop_record); 0 trusts drops.
+   */
+  drop_min_lift: z.number().min(0).default(1.25),
   /** silent_churn: p_churn at least this together with a drop or an inactivity in the customer's own history. */
   silent_churn_p_churn: z.number().min(0).max(1).default(0.5),
   /** A customer with this many active days, spread over at least min_baseline_days, has a rhythm of their own. */

@@ -206,6 +206,45 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ex
     }));
 });
 
+describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail early warning', () => {
+  it("learns from its own history that a wholesale buyer's drop is no sign of leaving, and flags a short list", async () => {
+    const db = await runExample('online_retail', EXAMPLES.online_retail.env, '2011-09-30', [
+      'int_health_status',
+    ]);
+    try {
+      // On this shop, customers with a drop declined about as often as steady ones at the snapshot before.
+      const record = await db.all<{ snapshot_role: string; drops_trusted: boolean; drop_lift: number }>(
+        `select snapshot_role, any_value(drops_trusted) as drops_trusted, round(any_value(drop_lift), 2)::double as drop_lift
+         from int_health_status group by all order by snapshot_role`,
+      );
+      expect(record.map((r) => [r.snapshot_role, r.drops_trusted])).toEqual([
+        ['score', false],
+        ['train', false],
+      ]);
+      for (const r of record) expect(r.drop_lift).toBeLessThan(1.25);
+      // A drop alone sets no status: every at_risk customer is there with p_churn >= 0.5 or for a silence.
+      expect(
+        await db.number(
+          `select count(*) from int_health_status
+           where status = 'at_risk' and p_churn < 0.5 and not list_contains(reasons, 'INACTIVE')`,
+        ),
+      ).toBe(0);
+      // The flagged customers of the backtest snapshot left more often than the active ones with a rhythm.
+      const train = await db.one<{ flagged: number; flagged_churn: number; active_churn: number }>(
+        `select count(*) filter (where status in ('at_risk', 'silent_churn'))::integer as flagged,
+                avg(churned_in_horizon::integer) filter (where status in ('at_risk', 'silent_churn')) as flagged_churn,
+                avg(churned_in_horizon::integer) filter (where status = 'active' and has_rhythm) as active_churn
+         from int_health_status where snapshot_role = 'train'`,
+      );
+      expect(train?.flagged).toBeGreaterThan(20);
+      expect(train?.flagged).toBeLessThan(200);
+      expect(train?.flagged_churn).toBeGreaterThan(1.5 * (train?.active_churn ?? 1));
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe.skipIf(missing('olist_sample/olist_orders_dataset.csv'))('Olist example', () => {
   it('reads multi-line quoted reviews as CSAT and joins them to the person behind the order', () =>
     withExample('olist', async (db) => {

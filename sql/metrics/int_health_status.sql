@@ -35,7 +35,8 @@
 --   silent_churn  a customer with a rhythm who is going: a drop (ACTIVITY_DROP or SPEND_DROP) or INACTIVE with a
 --                 silence the own rate makes unlikely (silence_p <= health_decline_p_value), and
 --                 p_churn >= health_silent_churn_p_churn
---   at_risk       a customer with a rhythm and a drop, or INACTIVE with p_churn >= health_at_risk_p_churn and
+--   at_risk       a customer with a rhythm and a drop (where drops foretold declines on this history, drop_record;
+--                 elsewhere with p_churn >= health_at_risk_p_churn), or INACTIVE with p_churn >= health_at_risk_p_churn and
 --                 silence_p <= health_decline_p_value, or a silence that the own rate makes very unlikely
 --                 (silence_p below a tenth of health_decline_p_value): idle far beyond the own rhythm is never
 --                 `active`. INACTIVE alone (3 x the median gap) is no evidence of a change: a customer with a
@@ -52,9 +53,9 @@ params as (
     select * from run_params
 ),
 
+-- The backtest snapshot is read for the drops' record of the train snapshot only (drop_record).
 features as (
     select * from int_health_features
-    where snapshot_role in ('score', 'train')
 ),
 
 scores as (
@@ -88,7 +89,7 @@ scored_features as (
             and date_diff('day', features.first_active_date, features.last_active_date) >= params.health_min_baseline_days
             as has_rhythm
     from features
-    inner join scores using (customer_id, snapshot_role)
+    left join scores using (customer_id, snapshot_role)
     cross join params
 ),
 
@@ -151,9 +152,45 @@ scored as (
     cross join params
 ),
 
+-- The drops' record on this history: among the customers with a rhythm at the snapshot before (train for score,
+-- backtest for train), how often those with a drop declined in the horizon (declined_in_horizon) against those with
+-- neither a drop nor INACTIVE. A drop that foretold no more declines than that (drop_lift below health_drop_min_lift,
+-- judged on 30 or more drop customers) is no evidence of leaving on this population (wholesale buyers pause and come
+-- back): it then sets at_risk only with p_churn >= health_at_risk_p_churn. With less history the drops are trusted.
+drop_history as (
+    select
+        case snapshot_role when 'train' then 'score' when 'backtest' then 'train' end as judged_role,
+        list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP']) as has_drop,
+        list_contains(reasons, 'INACTIVE') as is_inactive,
+        declined_in_horizon::integer as declined
+    from scored
+    where snapshot_role in ('train', 'backtest')
+      and has_rhythm
+      and not is_cancelled
+      and declined_in_horizon is not null
+),
+
+drop_record as (
+    select
+        drop_history.judged_role as snapshot_role,
+        count(*) filter (where drop_history.has_drop) as drop_history_customers,
+        avg(drop_history.declined) filter (where drop_history.has_drop) as drop_decline_rate,
+        avg(drop_history.declined) filter (where not drop_history.has_drop and not drop_history.is_inactive)
+            as steady_decline_rate,
+        drop_decline_rate / nullif(steady_decline_rate, 0) as drop_lift,
+        count(*) filter (where drop_history.has_drop) < 30
+            or coalesce(drop_decline_rate >= any_value(params.health_drop_min_lift) * steady_decline_rate, true)
+            as drops_trusted
+    from drop_history
+    cross join params
+    group by all
+),
+
 statuses as (
     select
         scored.*,
+        coalesce(drop_record.drops_trusted, true) as drops_trusted,
+        drop_record.drop_lift,
         case
             when is_cancelled then 'churned'
             when days_since_last_activity > params.health_lost_after_days then 'lost'
@@ -168,7 +205,10 @@ statuses as (
                 and p_churn >= params.health_silent_churn_p_churn
                 then 'silent_churn'
             when has_rhythm and (
-                list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP'])
+                (
+                    list_has_any(reasons, ['ACTIVITY_DROP', 'SPEND_DROP'])
+                    and (coalesce(drop_record.drops_trusted, true) or p_churn >= params.health_at_risk_p_churn)
+                )
                 or (list_contains(reasons, 'INACTIVE') and (
                     (p_churn >= params.health_at_risk_p_churn and silence_p <= params.health_decline_p_value)
                     or silence_p <= params.health_decline_p_value / 10
@@ -182,6 +222,8 @@ statuses as (
         end as status
     from scored
     cross join params
+    left join drop_record using (snapshot_role)
+    where scored.snapshot_role in ('score', 'train')
 )
 
 select * from statuses
