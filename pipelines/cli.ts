@@ -61,7 +61,7 @@ function printSummary(result: Awaited<ReturnType<typeof runPipeline>>): void {
       ? `  early-warning backtest:     as of ${s.backtest_as_of}: AUC ${num(s.backtest_auc, 3)} (recency ${num(s.backtest_auc_recency, 3)}, ` +
         `p_alive ${num(s.backtest_auc_p_alive, 3)}; p_decline for a drop ${num(s.backtest_auc_p_decline, 3)}); flagged ${pct(100 * Number(s.backtest_flagged_share))} ` +
         `of whom ${pct(100 * Number(s.backtest_precision))} left (recall ${num(s.backtest_recall, 2)}) and ` +
-        `${pct(100 * Number(s.backtest_drift_precision))} left or fell below half their rate; ${pct(100 * Number(s.backtest_churn_rate))} of all churned`
+        `${pct(100 * Number(s.backtest_drift_precision))} left or fell below half their rate (${pct(100 * Number(s.backtest_churn_rate))} of all customers left)`
       : '  early-warning backtest:     n/a (less than one horizon of history)',
     `  reactivation audience:      ${s.audience_target} to e-mail, ${s.audience_control} held out as control`,
     ...outcomeSummaryLines(s),
