@@ -207,6 +207,11 @@ const health = z.strictObject({
   model_l2: z.number().min(0).default(1),
   /** The learned risk model is fitted on at most this many customers (a deterministic hash sample). */
   model_max_training_rows: z.int().min(100).default(200_000),
+  /**
+   * The BG/NBD and MBG/NBD fits see at most this many customers (a deterministic hash sample), so that their cost
+   * stops growing with the population; every customer is scored with the fitted parameters.
+   */
+  model_max_fit_customers: z.int().min(10).default(50_000),
   /** Unit of recency and T for the BG/NBD model. */
   model_time_unit: z.enum(['days', 'weeks']).default('weeks'),
   /** Minimum number of repeat buyers to fit the BG/NBD model. */

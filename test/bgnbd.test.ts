@@ -290,6 +290,24 @@ describe('CDNOW (Fader, Hardie & Lee 2005)', () => {
         await bgnbdScores.build(await modelContext(db));
         expect(await db.all('select * from bgnbd_scores order by customer_id')).toEqual(scores);
         expect(await db.one('select * from bgnbd_fit')).toEqual(fitRow);
+
+        // health.model_max_fit_customers: the fit sees a hash sample, every customer is scored with it.
+        await db.run('update run_params set health_model_max_fit_customers = 1000');
+        await bgnbdScores.build(await modelContext(db));
+        const sampled = (await db.one('select * from bgnbd_fit'))!;
+        expect(sampled).toMatchObject({ status: 'fitted', customers: '2357', repeat_buyers: '946' });
+        expect(String(sampled.message)).toMatch(
+          /^fitted on a hash sample of 1000 of 2357 customers \(\d+ repeat buyers; health.model_max_fit_customers\) in \d+ iterations$/,
+        );
+        for (const k of ['r', 'alpha', 'a', 'b'] as const) {
+          expect(Number(sampled[k])).not.toBe(fitted[k]);
+          expectRelativelyClose(Number(sampled[k]), fitted[k], 0.35);
+        }
+        const sampledScores = await db.all('select * from bgnbd_scores order by customer_id');
+        expect(sampledScores).toHaveLength(2357);
+        expect(sampledScores.every((s) => s.p_alive !== null)).toBe(true);
+        const sampledOne = sampledScores.find((s) => s.customer_id === '1')!;
+        expect(Math.abs(Number(sampledOne.p_alive) - Number(one.p_alive))).toBeLessThan(0.05);
       } finally {
         db.close();
       }

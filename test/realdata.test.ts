@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import type { Db } from '../pipelines/base/duckdb.js';
 import { BROKEN_INVARIANTS } from './support/invariants.js';
 import { buildModels } from './support/models.js';
@@ -18,10 +19,13 @@ async function runExample(
   env: Record<string, string>,
   asOf: string,
   only: string[],
+  health: Partial<Config['health']> = {},
 ): Promise<Db> {
   const file = join(root, 'examples', `${name}.yaml`);
   const { config } = parseConfig(readFileSync(file, 'utf8'), file, env);
-  return buildModels(config, join(root, 'examples'), asOf, { only });
+  return buildModels({ ...config, health: { ...config.health, ...health } }, join(root, 'examples'), asOf, {
+    only,
+  });
 }
 
 interface Purchase {
@@ -242,6 +246,43 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
     } finally {
       db.close();
     }
+  });
+
+  it('fits MBG/NBD on a hash sample of health.model_max_fit_customers and scores every purchaser with it', async () => {
+    const scores = async (health: Partial<Config['health']>) => {
+      const db = await runExample(
+        'online_retail',
+        EXAMPLES.online_retail.env,
+        '2011-09-30',
+        ['health_scores'],
+        health,
+      );
+      try {
+        const message = await db.one<{ m: string }>(
+          `select purchase_model_message as m from health_model where snapshot_role = 'score' and target = 'churn'`,
+        );
+        const rows = await db.all<{ customer_id: string; p_alive: number }>(
+          `select customer_id, p_alive from health_scores where snapshot_role = 'score' and p_alive is not null order by all`,
+        );
+        return { message: message?.m ?? '', rows };
+      } finally {
+        db.close();
+      }
+    };
+    const full = await scores({});
+    const sampled = await scores({ model_max_fit_customers: 1000 });
+    expect(full.message).toMatch(
+      new RegExp(`^fitted on ${full.rows.length} customers \\(\\d+ repeat buyers\\)`),
+    );
+    expect(sampled.message).toMatch(
+      new RegExp(
+        `^fitted on a hash sample of 1000 of ${full.rows.length} customers \\(health.model_max_fit_customers\\)`,
+      ),
+    );
+    expect(sampled.rows.map((r) => r.customer_id)).toEqual(full.rows.map((r) => r.customer_id));
+    const gap = Math.max(...sampled.rows.map((r, i) => Math.abs(r.p_alive - (full.rows[i]?.p_alive ?? 0))));
+    expect(gap).toBeGreaterThan(0);
+    expect(gap).toBeLessThan(0.15);
   });
 });
 

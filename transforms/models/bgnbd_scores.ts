@@ -25,24 +25,36 @@ const GROUP_SCORES = 'bgnbd_work_group_scores';
 
 interface GroupRow extends RfGroup {
   groupId: bigint;
+  /** The group's customers in the fit's hash sample (health.model_max_fit_customers); n when every one is. */
+  nFit: number;
 }
 
-async function readGroups(db: Db): Promise<GroupRow[]> {
+/** Every (frequency, recency, T) group, with its customers and those of the fit's sample of at most maxFit. */
+async function readGroups(db: Db, maxFit: number): Promise<GroupRow[]> {
   await db.run(`
     create or replace temp table ${GROUPS} as
-    select row_number() over (order by x, tx, t) as group_id, x, tx, t, n
-    from (
+    with
+    all_groups as (
         select frequency as x, recency as tx, t, count(*) as n
         from customer_purchase_summary
         group by all
-    )`);
-  const rows = await db.all(`select group_id, x, tx, t, n from ${GROUPS} order by group_id`);
+    ),
+    fit_groups as (
+        select frequency as x, recency as tx, t, count(*) as n_fit
+        from (select * from customer_purchase_summary order by hash(customer_id), customer_id limit ${maxFit})
+        group by all
+    )
+    select row_number() over (order by x, tx, t) as group_id, x, tx, t, n, coalesce(n_fit, 0) as n_fit
+    from all_groups
+    left join fit_groups using (x, tx, t)`);
+  const rows = await db.all(`select group_id, x, tx, t, n, n_fit from ${GROUPS} order by group_id`);
   return rows.map((row) => ({
     groupId: BigInt(String(row.group_id)),
     x: Number(row.x),
     tx: Number(row.tx),
     T: Number(row.t),
     n: Number(row.n),
+    nFit: Number(row.n_fit),
   }));
 }
 
@@ -117,7 +129,9 @@ export const bgnbdScores: TsModel = {
   async build(ctx: ModelContext): Promise<void> {
     const { db } = ctx;
     const settings = await db.one(
-      `select health_model_time_unit as time_unit, health_model_min_repeat_buyers as min_repeat_buyers from run_params`,
+      `select health_model_time_unit as time_unit, health_model_min_repeat_buyers as min_repeat_buyers,
+              health_model_max_fit_customers as max_fit
+       from run_params`,
     );
     const timeUnit = String(settings?.time_unit ?? '');
     const minRepeatBuyers = Number(settings?.min_repeat_buyers ?? 1);
@@ -128,13 +142,20 @@ export const bgnbdScores: TsModel = {
       );
     }
 
-    const groups = await readGroups(db);
+    const groups = await readGroups(db, Number(settings?.max_fit));
     let customers = 0;
     let repeatBuyers = 0;
     for (const g of groups) {
       customers += g.n;
       if (g.x > 0) repeatBuyers += g.n;
     }
+    const fitGroups = groups.filter((g) => g.nFit > 0).map((g) => ({ x: g.x, tx: g.tx, T: g.T, n: g.nFit }));
+    const fitCustomers = fitGroups.reduce((sum, g) => sum + g.n, 0);
+    const fitRepeatBuyers = fitGroups.reduce((sum, g) => sum + (g.x > 0 ? g.n : 0), 0);
+    const fittedOn =
+      fitCustomers < customers
+        ? `a hash sample of ${fitCustomers} of ${customers} customers (${fitRepeatBuyers} repeat buyers; health.model_max_fit_customers)`
+        : `${customers} customers (${repeatBuyers} repeat buyers)`;
 
     let fit: BgNbdFit | null = null;
     let reason = '';
@@ -144,7 +165,7 @@ export const bgnbdScores: TsModel = {
       reason = `${repeatBuyers} repeat buyers, fewer than health.model_min_repeat_buyers (${minRepeatBuyers})`;
     } else {
       try {
-        const result = fitBgNbd(groups);
+        const result = fitBgNbd(fitGroups);
         if (result.converged) fit = result;
         else reason = result.message;
       } catch (err) {
@@ -180,7 +201,7 @@ export const bgnbdScores: TsModel = {
         order by summary.customer_id`);
       await writeFit(db, {
         status: 'fitted',
-        message: `fitted on ${customers} customers (${repeatBuyers} repeat buyers) in ${fit.iterations} iterations`,
+        message: `fitted on ${fittedOn} in ${fit.iterations} iterations`,
         fit,
         customers,
         repeatBuyers,

@@ -2,7 +2,8 @@
 // health_model, one row per scored snapshot saying which model produced p_churn and why.
 //
 // 1. MBG/NBD (Batislam, Gemici & Kalkan 2007), fitted per snapshot on the compact (x, t_x, T) purchase groups
-//    of int_health_features: p_alive, expected purchases in 90 days and P(no purchase in the horizon). Unlike
+//    of int_health_features (of a hash sample of at most health.model_max_fit_customers customers, so that the fit
+//    stops growing with the population; every group is scored): p_alive, expected purchases in 90 days and P(no purchase in the horizon). Unlike
 //    BG/NBD it lets a one-time buyer drop out, so p_alive falls with recency for everyone.
 // 2. The risk model, learned each night from the user's own history: an L2 logistic regression on the f_*
 //    features (plus the MBG/NBD figures) of the `train` snapshot (D - horizon), labelled by what happened by D,
@@ -87,6 +88,8 @@ interface Settings {
   minRepeatBuyers: number;
   minTraining: number;
   maxTrainingRows: number;
+  /** The MBG/NBD fits see at most this many customers per snapshot (health.model_max_fit_customers). */
+  maxFitCustomers: number;
   l2: number;
 }
 
@@ -117,7 +120,8 @@ async function readSettings(db: Db): Promise<Settings> {
   const row = await db.one(`
     select health_horizon_days as horizon, health_model_time_unit as unit,
         health_model_min_repeat_buyers as min_repeat, health_model_min_training_customers as min_training,
-        health_model_max_training_rows as max_rows, health_model_l2 as l2
+        health_model_max_training_rows as max_rows, health_model_l2 as l2,
+        health_model_max_fit_customers as max_fit
     from run_params`);
   const daysPerUnit = DAYS_PER_UNIT[String(row?.unit ?? '')];
   if (daysPerUnit === undefined) {
@@ -131,6 +135,7 @@ async function readSettings(db: Db): Promise<Settings> {
     minRepeatBuyers: Number(row?.min_repeat),
     minTraining: Number(row?.min_training),
     maxTrainingRows: Number(row?.max_rows),
+    maxFitCustomers: Number(row?.max_fit),
     l2: Number(row?.l2),
   };
 }
@@ -144,10 +149,22 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
     )`);
   const results: MbgResult[] = [];
   for (const role of ROLES) {
+    // Every (x, t_x, T) group is scored; the fit sees those of a hash sample of health.model_max_fit_customers.
     const rows = await db.all(`
-      select purchase_frequency as x, purchase_recency as tx, purchase_t as t, count(*) as n
-      from ${FEATURES_TABLE}
-      where snapshot_role = '${role}' and purchase_frequency is not null
+      with
+      purchasers as (
+          select customer_id, purchase_frequency as x, purchase_recency as tx, purchase_t as t
+          from ${FEATURES_TABLE}
+          where snapshot_role = '${role}' and purchase_frequency is not null
+      ),
+      fit_sample as (
+          select x, tx, t, count(*) as n_fit
+          from (select * from purchasers order by hash(customer_id), customer_id limit ${settings.maxFitCustomers})
+          group by all
+      )
+      select x, tx, t, count(*) as n, any_value(coalesce(fit_sample.n_fit, 0)) as n_fit
+      from purchasers
+      left join fit_sample using (x, tx, t)
       group by all
       order by x, tx, t`);
     const groups: RfGroup[] = rows.map((r) => ({
@@ -156,8 +173,12 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
       T: Number(r.t),
       n: Number(r.n),
     }));
+    const fitGroups: RfGroup[] = rows
+      .filter((r) => Number(r.n_fit) > 0)
+      .map((r) => ({ x: Number(r.x), tx: Number(r.tx), T: Number(r.t), n: Number(r.n_fit) }));
     const customers = groups.reduce((s, g) => s + g.n, 0);
     const repeatBuyers = groups.reduce((s, g) => s + (g.x > 0 ? g.n : 0), 0);
+    const fitCustomers = fitGroups.reduce((s, g) => s + g.n, 0);
     let fit: BgNbdFit | null = null;
     let message = '';
     if (customers === 0) message = 'no customers with a completed order';
@@ -165,7 +186,7 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
       message = `${repeatBuyers} repeat buyers, fewer than health.model_min_repeat_buyers (${settings.minRepeatBuyers})`;
     } else {
       try {
-        const result = fitMbgNbd(groups);
+        const result = fitMbgNbd(fitGroups);
         // A feature and a fallback need a good fit, not a paper-exact one: a small gradient is enough.
         if (
           result.converged ||
@@ -202,7 +223,11 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
       } finally {
         appender.closeSync();
       }
-      message = `fitted on ${customers} customers (${repeatBuyers} repeat buyers) in ${fit.iterations} iterations`;
+      const fittedOn =
+        fitCustomers < customers
+          ? `a hash sample of ${fitCustomers} of ${customers} customers (health.model_max_fit_customers)`
+          : `${customers} customers (${repeatBuyers} repeat buyers)`;
+      message = `fitted on ${fittedOn} in ${fit.iterations} iterations`;
     }
     results.push({ role, fit, message, customers, repeatBuyers });
   }
