@@ -24,7 +24,7 @@ create or replace macro number_problem(n, raw) as
     case when clean_text(raw) is not null and n is null then 'not a number' end;
 
 create or replace macro bool_problem(b, raw) as
-    case when clean_text(raw) is not null and b is null then 'not a boolean (true/false, yes/no, 1/0)' end;
+    case when clean_text(raw) is not null and b is null then 'not a boolean (true/false, yes/no, 1/0, on/off, opt-in/opt-out)' end;
 
 create or replace macro accepted_problem(value, accepted) as
     case

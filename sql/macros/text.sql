@@ -3,11 +3,14 @@
 -- Empty or whitespace-only text is missing.
 create or replace macro clean_text(value) as nullif(trim(value), '');
 
--- Booleans as exports write them: true/false, yes/no, y/n, 1/0, t/f.
+-- Booleans as exports write them: true/false, yes/no, y/n, 1/0, t/f, on/off, and consent as e-mail tools export it:
+-- opt-in/opt-out (also opted in, opted_out), subscribed/unsubscribed.
 create or replace macro parse_bool(value) as
-    case lower(trim(value))
+    case regexp_replace(lower(trim(value)), '[\s_-]+', '', 'g')
         when 'true' then true when 't' then true when 'yes' then true when 'y' then true when '1' then true
+        when 'on' then true when 'optin' then true when 'optedin' then true when 'subscribed' then true
         when 'false' then false when 'f' then false when 'no' then false when 'n' then false when '0' then false
+        when 'off' then false when 'optout' then false when 'optedout' then false when 'unsubscribed' then false
     end;
 
 -- An e-mail address normalised for matching and deduplication: trimmed and lower-cased.
