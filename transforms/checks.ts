@@ -588,15 +588,15 @@ async function quarantineShare(
                 arg_min(value, source_row) as example_value
          from quarantine where entity = '${entity}' group by all order by n desc, column_name, reason limit 3`,
       );
-      const first = top[0];
-      const hint = first
-        ? quarantineHint(entity, first.column_name, first.reason, first.example_value)
-        : null;
+      // What to do about each reason listed that the config can fix, in the same order.
+      const hints = [
+        ...new Set(top.map((t) => quarantineHint(entity, t.column_name, t.reason, t.example_value))),
+      ].filter((h): h is string => h !== null);
       message =
         `quarantine: ${entity}: ${c.quarantined} of ${c.rows} rows (${(c.share * 100).toFixed(2)}%) quarantined, above ` +
         `quality.max_quarantine_share ${(maxShare * 100).toFixed(2)}%; most common: ` +
         top.map((t) => `${t.column_name} ${t.reason} (${t.n}x, e.g. ${t.example})`).join('; ') +
-        (hint ? `. ${hint}` : '');
+        hints.map((h) => `. ${h}`).join('');
     }
     results.push(outcome('quarantine', entity, config.checks.quarantine, over ? c.quarantined : 0, message));
   }
