@@ -119,6 +119,8 @@ export interface SampleDetection {
   flagged_by_archetype: Record<string, number>;
   /** Silent churners flagged, by kind of decline (fast, slow, partial). */
   recall_by_decline: Record<string, number>;
+  /** Silent churners flagged, by how long before the as-of date their decline began (the ground truth's). */
+  recall_by_decline_age: { age: string; churners: number; recall: number }[];
   median_days_to_flag: number | null;
 }
 
@@ -147,7 +149,12 @@ export async function sampleDetection(
       const health = sqlString(join(result.outputDir, 'current', 'customer_health', PARTITION_FILE));
       await db.run(`
         create table judged as
-        select health.*, truth.archetype, truth.decay_kind, truth.archetype = 'silent_churner' as planted
+        select
+            health.*,
+            truth.archetype,
+            truth.decay_kind,
+            truth.archetype = 'silent_churner' as planted,
+            date_diff('day', truth.decay_start::date, date ${sqlString(sample.asOf)}) as decline_age_days
         from read_parquet(${health}) as health
         inner join read_csv(${sqlString(truthFile)}, all_varchar = true) as truth using (customer_id)`);
       const row = await db.one(`
@@ -160,6 +167,16 @@ export async function sampleDetection(
       );
       const byDecline = await db.all(
         `select decay_kind, avg((${FLAGGED})::integer) as share from judged where planted group by all order by all`,
+      );
+      // A decline of a few weeks has cost few events yet: recall by the decline's age shows how far a test can see.
+      const byAge = await db.all(
+        `select
+             case when decline_age_days < 30 then 'under 30 days' when decline_age_days < 90 then '30 to 89 days'
+                  else '90 days or more' end as age,
+             min(decline_age_days) as first_day,
+             count(*) as churners,
+             avg((${FLAGGED})::integer) as recall
+         from judged where planted and decline_age_days >= 0 group by all order by first_day`,
       );
       const precision = Number(row?.precision);
       const recall = Number(row?.recall);
@@ -174,6 +191,11 @@ export async function sampleDetection(
           byArchetype.map((r) => [String(r.archetype), Number(r.share)]),
         ),
         recall_by_decline: Object.fromEntries(byDecline.map((r) => [String(r.decay_kind), Number(r.share)])),
+        recall_by_decline_age: byAge.map((r) => ({
+          age: String(r.age),
+          churners: Number(r.churners),
+          recall: Number(r.recall),
+        })),
       };
     } finally {
       db.close();
@@ -226,6 +248,8 @@ export async function benchDetection(options: {
       ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
       '  silent churners flagged, by kind of decline:',
       ...Object.entries(s.recall_by_decline).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
+      '  silent churners flagged, by how long before the as-of date their decline began:',
+      ...s.recall_by_decline_age.map((a) => `    ${a.age.padEnd(20)} ${pct(a.recall)} of ${a.churners}`),
       '',
     );
   }
