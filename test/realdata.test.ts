@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Db } from '../pipelines/base/duckdb.js';
+import { earlyWarningNotes } from '../pipelines/run/summary.js';
 import { BROKEN_INVARIANTS } from './support/invariants.js';
 import { buildModels } from './support/models.js';
 
@@ -214,6 +215,7 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
   it("learns from its own history that a wholesale buyer's drop is no sign of leaving, and flags a short list", async () => {
     const db = await runExample('online_retail', EXAMPLES.online_retail.env, '2011-09-30', [
       'int_health_status',
+      'int_health_drop_record',
     ]);
     try {
       // On this shop, customers with a drop declined about as often as steady ones at the snapshot before.
@@ -226,6 +228,12 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
         ['train', false],
       ]);
       for (const r of record) expect(r.drop_lift).toBeLessThan(1.25);
+      // The manifest says so.
+      expect(await earlyWarningNotes(db)).toEqual([
+        expect.stringMatching(
+          /^early warning: at the snapshot before, customers with a drop \(ACTIVITY_DROP, SPEND_DROP\) declined (0\.\d\d|1\.[01]\d)x as often as steady ones, below health\.drop_min_lift 1\.25: a drop alone sets no status tonight \(at_risk needs p_churn >= 0\.5\)$/,
+        ),
+      ]);
       // A drop alone sets no status: every at_risk customer is there with p_churn >= 0.5 or for a silence.
       expect(
         await db.number(

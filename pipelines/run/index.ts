@@ -24,7 +24,7 @@ import { buildManifest, writeStagedManifest } from './manifest.js';
 import { publishRun } from './publish.js';
 import { checkedEvent, checkQuality, qualityFields, qualityReaders } from './quality.js';
 import { residentTables } from './resident.js';
-import { readSummary } from './summary.js';
+import { earlyWarningNotes, readSummary } from './summary.js';
 import type { RunContext, RunOptions, RunResult } from './types.js';
 
 export { QualityError } from '../../transforms/checks.js';
@@ -169,6 +169,10 @@ async function executeRun(loaded: LoadedConfig, options: RunOptions, run: RunCon
     });
     const { db, notes } = built;
     try {
+      for (const note of await earlyWarningNotes(db)) {
+        log.warn({ model: 'health' }, note);
+        notes.push(note);
+      }
       const checks = await runStage(
         events,
         'quality',

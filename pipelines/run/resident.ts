@@ -15,6 +15,8 @@ const READ_AFTER_MODELS = [
   'health_model',
   // transforms/checks.ts withholdAudience empties it with the audience
   'int_audience_targets',
+  // summary.ts earlyWarningNotes: the manifest's note when drops set no status
+  'int_health_drop_record',
 ] as const;
 
 /** Every table the stages after the models read. */

@@ -52,3 +52,21 @@ export async function readSummary(db: Db, checks: ChecksOutcome): Promise<Summar
   summary.checks_warned = checks.warned;
   return summary;
 }
+
+/**
+ * The manifest's notes about the early warning: a night whose drops (ACTIVITY_DROP, SPEND_DROP) foretold no more
+ * declines than steady behaviour at the snapshot before, so that a drop alone sets no status (int_health_drop_record).
+ */
+export async function earlyWarningNotes(db: Db): Promise<string[]> {
+  if (!(await db.tableExists('int_health_drop_record'))) return [];
+  const row = await db.one<{ drop_lift: number | null; min_lift: number; at_risk_p_churn: number }>(`
+    select drop_lift, health_drop_min_lift as min_lift, health_at_risk_p_churn as at_risk_p_churn
+    from int_health_drop_record cross join run_params
+    where snapshot_role = 'score' and not drops_trusted`);
+  if (!row) return [];
+  return [
+    `early warning: at the snapshot before, customers with a drop (ACTIVITY_DROP, SPEND_DROP) declined ` +
+      `${Number(row.drop_lift ?? 0).toFixed(2)}x as often as steady ones, below health.drop_min_lift ` +
+      `${Number(row.min_lift)}: a drop alone sets no status tonight (at_risk needs p_churn >= ${Number(row.at_risk_p_churn)})`,
+  ];
+}
