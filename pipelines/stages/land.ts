@@ -110,6 +110,11 @@ function headerKey(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
+/** The names among `names` that differ from `column` only in case, spaces and punctuation. */
+function alikeColumns(column: string, names: Iterable<string>): string[] {
+  return [...names].filter((name) => headerKey(name) === headerKey(column));
+}
+
 /**
  * The file's column an unmapped canonical column is read from: the column of that name, or else the one column whose
  * name differs from it only in case, spaces and punctuation ("Order ID", "ORDER_ID" and "OrderId" for order_id).
@@ -121,7 +126,7 @@ function headerColumn(
   origin: string,
 ): string | undefined {
   if (available.has(column)) return column;
-  const alike = [...available].filter((name) => headerKey(name) === headerKey(column));
+  const alike = alikeColumns(column, available);
   if (alike.length > 1) {
     throw new InputError(
       `${entity}: ${origin} has ${alike.length} columns that could be ${column} (${alike.map((c) => `"${c}"`).join(', ')}); ` +
@@ -173,7 +178,7 @@ function typedColumns(columns: string[], spec: SourceConfig, files: Map<string, 
 
 /** The type of the one column of a file named like `column` but for case, spaces and punctuation. */
 function alikeType(column: string, types: Map<string, string>): string | undefined {
-  const alike = [...types.keys()].filter((name) => headerKey(name) === headerKey(column));
+  const alike = alikeColumns(column, types.keys());
   return alike.length === 1 ? types.get(alike[0] ?? '') : undefined;
 }
 

@@ -14,6 +14,7 @@ import {
   type RfGroup,
 } from '../../pipelines/fit/bgnbd.js';
 import type { ModelContext, TsModel } from '../model.js';
+import { purchaseGroupsSql } from './purchase_groups.js';
 
 /** The horizon of expected_purchases_next_90d, in days. */
 const HORIZON_DAYS = 90;
@@ -31,22 +32,14 @@ interface GroupRow extends RfGroup {
 
 /** Every (frequency, recency, T) group, with its customers and those of the fit's sample of at most maxFit. */
 async function readGroups(db: Db, maxFit: number): Promise<GroupRow[]> {
+  const groups = purchaseGroupsSql(
+    'select customer_id, frequency as x, recency as tx, t from customer_purchase_summary',
+    maxFit,
+  );
   await db.run(`
     create or replace temp table ${GROUPS} as
-    with
-    all_groups as (
-        select frequency as x, recency as tx, t, count(*) as n
-        from customer_purchase_summary
-        group by all
-    ),
-    fit_groups as (
-        select frequency as x, recency as tx, t, count(*) as n_fit
-        from (select * from customer_purchase_summary order by hash(customer_id), customer_id limit ${maxFit})
-        group by all
-    )
-    select row_number() over (order by x, tx, t) as group_id, x, tx, t, n, coalesce(n_fit, 0) as n_fit
-    from all_groups
-    left join fit_groups using (x, tx, t)`);
+    select row_number() over (order by x, tx, t) as group_id, x, tx, t, n, n_fit
+    from (${groups})`);
   const rows = await db.all(`select group_id, x, tx, t, n, n_fit from ${GROUPS} order by group_id`);
   return rows.map((row) => ({
     groupId: BigInt(String(row.group_id)),

@@ -22,6 +22,7 @@ import type { BgNbdFit, RfGroup } from '../../pipelines/fit/bgnbd.js';
 import { fitLogistic, type LogisticFit } from '../../pipelines/fit/logistic.js';
 import { fitMbgNbd, mbgExpectedPurchases, mbgPAlive, mbgProbNoPurchase } from '../../pipelines/fit/mbgnbd.js';
 import type { ModelContext, TsModel } from '../model.js';
+import { purchaseGroupsSql } from './purchase_groups.js';
 
 const FEATURES_TABLE = 'int_health_features';
 const MBG_TABLE = 'int_health_mbg';
@@ -150,23 +151,14 @@ async function fitPurchaseModels(db: Db, settings: Settings): Promise<MbgResult[
   const results: MbgResult[] = [];
   for (const role of ROLES) {
     // Every (x, t_x, T) group is scored; the fit sees those of a hash sample of health.model_max_fit_customers.
-    const rows = await db.all(`
-      with
-      purchasers as (
-          select customer_id, purchase_frequency as x, purchase_recency as tx, purchase_t as t
-          from ${FEATURES_TABLE}
-          where snapshot_role = '${role}' and purchase_frequency is not null
+    const rows = await db.all(
+      purchaseGroupsSql(
+        `select customer_id, purchase_frequency as x, purchase_recency as tx, purchase_t as t
+         from ${FEATURES_TABLE}
+         where snapshot_role = '${role}' and purchase_frequency is not null`,
+        settings.maxFitCustomers,
       ),
-      fit_sample as (
-          select x, tx, t, count(*) as n_fit
-          from (select * from purchasers order by hash(customer_id), customer_id limit ${settings.maxFitCustomers})
-          group by all
-      )
-      select x, tx, t, count(*) as n, any_value(coalesce(fit_sample.n_fit, 0)) as n_fit
-      from purchasers
-      left join fit_sample using (x, tx, t)
-      group by all
-      order by x, tx, t`);
+    );
     const groups: RfGroup[] = rows.map((r) => ({
       x: Number(r.x),
       tx: Number(r.tx),
