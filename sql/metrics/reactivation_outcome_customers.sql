@@ -107,16 +107,32 @@ running_on_audience_date as (
        and (subscriptions.ended_date is null or subscriptions.ended_date > audiences.audience_as_of)
 ),
 
-campaign_sends as (
+-- Only the e-mails an outcome window can see (an audience's customer or address, after the first audience date) meet
+-- the pattern: a regular expression read from params is matched row by row, so it runs on those rows alone.
+audience_emails as (
     select
         email_events.customer_id,
         normalise_email(email_events.email) as email,
-        email_events.occurred_date
+        email_events.occurred_date,
+        email_events.campaign_id
     from email_events
+    where email_events.occurred_date > (select audience_as_of from first_audience)
+      and email_events.event_type in ('sent', 'delivered', 'open', 'click')
+      and (
+          email_events.customer_id in (select customer_id from audiences)
+          or normalise_email(email_events.email) in (select email from audiences)
+      )
+),
+
+campaign_sends as (
+    select
+        audience_emails.customer_id,
+        audience_emails.email,
+        audience_emails.occurred_date
+    from audience_emails
     cross join params
     where params.outcomes_campaign_id_pattern is not null
-      and email_events.event_type in ('sent', 'delivered', 'open', 'click')
-      and regexp_matches(email_events.campaign_id, params.outcomes_campaign_id_pattern)
+      and regexp_matches(audience_emails.campaign_id, params.outcomes_campaign_id_pattern)
 ),
 
 -- Everything dated that an outcome window looks for in a customer's rows: a return day, a subscription start (a
