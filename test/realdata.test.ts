@@ -292,6 +292,36 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
     expect(gap).toBeGreaterThan(0);
     expect(gap).toBeLessThan(0.15);
   });
+
+  it('learns the risk model from a hash sample of health.model_max_training_rows and scores everyone with it', async () => {
+    const learned = async (health: Partial<Config['health']>) => {
+      const db = await runExample(
+        'online_retail',
+        EXAMPLES.online_retail.env,
+        '2011-09-30',
+        ['health_scores'],
+        health,
+      );
+      try {
+        const model = await db.one<{ risk_model: string; reason: string; training_customers: number }>(
+          `select risk_model, reason, training_customers::integer as training_customers
+           from health_model where snapshot_role = 'score' and target = 'churn'`,
+        );
+        const scored = await db.number(
+          `select count(*) from health_scores where snapshot_role = 'score' and p_churn is not null`,
+        );
+        return { model, scored };
+      } finally {
+        db.close();
+      }
+    };
+    const full = await learned({});
+    const sampled = await learned({ model_max_training_rows: 500 });
+    expect(full.model?.training_customers).toBeGreaterThan(1000);
+    expect(sampled.model).toMatchObject({ risk_model: 'logistic', training_customers: 500 });
+    expect(sampled.model?.reason).toMatch(/^learned from 500 customers as of the train snapshot/);
+    expect(sampled.scored).toBe(full.scored);
+  });
 });
 
 describe.skipIf(missing('olist_sample/olist_orders_dataset.csv'))('Olist example', () => {
