@@ -29,46 +29,51 @@
 --
 -- Purchases for the MBG/NBD model count every completed order day with amount >= 0 (lifetimes counts $0
 -- purchases as transactions); revenue counts amount > 0.
+--
+-- Memory: DuckDB would copy a CTE read twice into memory whole, so the import CTEs and stream_days are `not
+-- materialized` (read from their tables each time). The per-customer summaries that evidence joins are
+-- `materialized`: each is computed on its own and kept small, instead of all of them being computed at once beside
+-- the joins (at 1M customers that no longer fitted in duckdb.memory_limit: 4GB).
 
 with
 
-params as (
+params as not materialized (
     select * from run_params
 ),
 
-snapshots as (
+snapshots as not materialized (
     select * from int_health_snapshots
 ),
 
-active_days as (
+active_days as not materialized (
     select * from int_customer_active_days
 ),
 
-orders as (
+orders as not materialized (
     select * from stg_orders
 ),
 
-subscriptions as (
+subscriptions as not materialized (
     select * from stg_subscriptions
 ),
 
-email_events as (
+email_events as not materialized (
     select * from stg_email_events
 ),
 
-surveys as (
+surveys as not materialized (
     select * from stg_surveys
 ),
 
-tickets as (
+tickets as not materialized (
     select * from stg_tickets
 ),
 
-invoices as (
+invoices as not materialized (
     select * from stg_invoices
 ),
 
-customers as (
+customers as not materialized (
     select * from stg_customers
 ),
 
@@ -97,7 +102,7 @@ completed_orders as (
 ),
 
 -- One row per customer, day and stream: the counts every window is cut from.
-stream_days as (
+stream_days as not materialized (
     select customer_id, active_date as day, 'active' as stream, 1 as events, 0::decimal(38, 2) as amount
     from active_days
     union all
@@ -157,7 +162,7 @@ stream_windows as (
 ),
 
 -- Active days after a training or backtest snapshot, up to its outcome date (for the decline outcome).
-active_days_next as (
+active_days_next as materialized (
     select
         active_days.customer_id,
         windows.snapshot_role,
@@ -178,7 +183,7 @@ day_gaps as (
     from active_days
 ),
 
-typical_gaps as (
+typical_gaps as materialized (
     select
         day_gaps.customer_id,
         windows.snapshot_role,
@@ -190,7 +195,7 @@ typical_gaps as (
 ),
 
 -- Subscriptions, as they stood at each snapshot (an end after the snapshot is still in the future then).
-subscription_states as (
+subscription_states as materialized (
     select
         subscriptions.customer_id,
         windows.snapshot_role,
@@ -235,7 +240,7 @@ purchase_histories as (
     group by all
 ),
 
-purchase_model_inputs as (
+purchase_model_inputs as materialized (
     select
         customer_id,
         snapshot_role,
@@ -247,7 +252,7 @@ purchase_model_inputs as (
     from purchase_histories
 ),
 
-email_windows as (
+email_windows as materialized (
     select
         email_events.customer_id,
         windows.snapshot_role,
@@ -271,7 +276,7 @@ email_windows as (
     group by all
 ),
 
-emails_after_last_open as (
+emails_after_last_open as materialized (
     select
         email_events.customer_id,
         windows.snapshot_role,
@@ -287,7 +292,7 @@ emails_after_last_open as (
 ),
 
 -- Invoices due in the recent window: days late run to the payment, or to the snapshot while unpaid then.
-late_payments as (
+late_payments as materialized (
     select
         invoices.customer_id,
         windows.snapshot_role,
@@ -321,7 +326,7 @@ nps_ranked as (
     where surveys.survey_type = 'nps'
 ),
 
-nps_latest as (
+nps_latest as materialized (
     select
         customer_id,
         snapshot_role,
@@ -333,7 +338,7 @@ nps_latest as (
     group by all
 ),
 
-csat_recent as (
+csat_recent as materialized (
     select
         surveys.customer_id,
         windows.snapshot_role,
@@ -536,17 +541,42 @@ stream_declines as (
     group by all
 ),
 
--- Every stream of a customer at a snapshot in one row: a struct per stream of its windows (stream_windows) and,
--- where judged, of its decline test (stream_declines), read as activity.n_recent, order_declines.decline_p...
-streams as (
+-- Every stream of a customer at a snapshot in one row: a struct per stream of the windows (stream_windows) and,
+-- where judged, of the decline test (stream_declines) that evidence reads, as activity.n_recent,
+-- order_declines.decline_p... Only those fields: this row is held in a join for every customer and snapshot.
+streams as materialized (
     select
         stream_windows.customer_id,
         stream_windows.snapshot_role,
-        any_value(stream_windows) filter (where stream_windows.stream = 'active') as activity,
-        any_value(stream_windows) filter (where stream_windows.stream = 'orders') as order_stream,
-        any_value(stream_windows) filter (where stream_windows.stream = 'complaints') as complaint_stream,
-        any_value(stream_declines) filter (where stream_declines.stream = 'active') as activity_declines,
-        any_value(stream_declines) filter (where stream_declines.stream = 'orders') as order_declines
+        any_value({
+            'days_total': stream_windows.days_total,
+            'n_recent': stream_windows.n_recent,
+            'n_baseline': stream_windows.n_baseline,
+            'n_w30': stream_windows.n_w30,
+            'n_year': stream_windows.n_year
+        }) filter (where stream_windows.stream = 'active') as activity,
+        any_value({
+            'days_total': stream_windows.days_total,
+            'amount_total': stream_windows.amount_total,
+            'n_recent': stream_windows.n_recent,
+            'n_baseline': stream_windows.n_baseline,
+            'n_w30': stream_windows.n_w30,
+            'amount_recent': stream_windows.amount_recent,
+            'amount_baseline': stream_windows.amount_baseline
+        }) filter (where stream_windows.stream = 'orders') as order_stream,
+        any_value({
+            'n_recent': stream_windows.n_recent,
+            'n_baseline': stream_windows.n_baseline
+        }) filter (where stream_windows.stream = 'complaints') as complaint_stream,
+        any_value({
+            'dispersion': stream_declines.dispersion,
+            'decline_p': stream_declines.decline_p,
+            'decline_window_days': stream_declines.decline_window_days
+        }) filter (where stream_declines.stream = 'active') as activity_declines,
+        any_value({
+            'decline_p': stream_declines.decline_p,
+            'decline_window_days': stream_declines.decline_window_days
+        }) filter (where stream_declines.stream = 'orders') as order_declines
     from stream_windows
     left join stream_declines using (customer_id, snapshot_role, stream)
     group by all
