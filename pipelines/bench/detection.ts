@@ -20,6 +20,12 @@ import { PARTITION_FILE } from '../sinks/sink.js';
 
 const FLAGGED = `status in ('at_risk', 'silent_churn')`;
 
+/**
+ * The sample's customers the early warning is for: not those already gone by the as-of date (lost, cancelled), whom
+ * every score ranks above a churner still buying, so that over all customers the AUC of a silent churner is below 0.5.
+ */
+const PRESENT = `(select * from judged where archetype not in ('lost', 'cancelled'))`;
+
 /** AUC (Mann-Whitney, ties half) of `score` for `label` over a table, in SQL. */
 function aucSql(table: string, score: string, label: string): string {
   return `
@@ -116,6 +122,9 @@ export interface SampleDetection {
   f1: number;
   auc_risk_score: number;
   auc_recency: number;
+  /** The same among the customers still there: without those already lost or cancelled (ground truth). */
+  auc_risk_score_present: number;
+  auc_recency_present: number;
   flagged_by_archetype: Record<string, number>;
   /** Silent churners flagged, by kind of decline (fast, slow, partial). */
   recall_by_decline: Record<string, number>;
@@ -187,6 +196,8 @@ export async function sampleDetection(
         f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
         auc_risk_score: await db.number(aucSql('judged', 'risk_score', 'planted')),
         auc_recency: await db.number(aucSql('judged', 'days_since_last_activity', 'planted')),
+        auc_risk_score_present: await db.number(aucSql(PRESENT, 'risk_score', 'planted')),
+        auc_recency_present: await db.number(aucSql(PRESENT, 'days_since_last_activity', 'planted')),
         flagged_by_archetype: Object.fromEntries(
           byArchetype.map((r) => [String(r.archetype), Number(r.share)]),
         ),
@@ -243,6 +254,7 @@ export async function benchDetection(options: {
       `${name} (${s.customers} customers, seed ${options.seed}), planted silent churners`,
       `  precision / recall / F1                        ${f3(s.precision)} / ${f3(s.recall)} / ${f3(s.f1)}`,
       `  AUC risk_score / days since last activity      ${f3(s.auc_risk_score)} / ${f3(s.auc_recency)}`,
+      `    among those still there (not lost, cancelled) ${f3(s.auc_risk_score_present)} / ${f3(s.auc_recency_present)}`,
       `  median days from decline start to first flag   ${s.median_days_to_flag ?? 'n/a'} (nights every 10 days)`,
       '  flagged share by archetype:',
       ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
