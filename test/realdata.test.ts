@@ -29,6 +29,25 @@ async function runExample(
   });
 }
 
+/** What `read` finds in Online Retail's health_scores as of 2011-09-30, under the given health settings. */
+async function onlineRetailScores<T>(
+  health: Partial<Config['health']>,
+  read: (db: Db) => Promise<T>,
+): Promise<T> {
+  const db = await runExample(
+    'online_retail',
+    EXAMPLES.online_retail.env,
+    '2011-09-30',
+    ['health_scores'],
+    health,
+  );
+  try {
+    return await read(db);
+  } finally {
+    db.close();
+  }
+}
+
 interface Purchase {
   customer: string;
   month: string;
@@ -257,15 +276,8 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
   });
 
   it('fits MBG/NBD on a hash sample of health.model_max_fit_customers and scores every purchaser with it', async () => {
-    const scores = async (health: Partial<Config['health']>) => {
-      const db = await runExample(
-        'online_retail',
-        EXAMPLES.online_retail.env,
-        '2011-09-30',
-        ['health_scores'],
-        health,
-      );
-      try {
+    const scores = (health: Partial<Config['health']>) =>
+      onlineRetailScores(health, async (db) => {
         const message = await db.one<{ m: string }>(
           `select purchase_model_message as m from health_model where snapshot_role = 'score' and target = 'churn'`,
         );
@@ -273,10 +285,7 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
           `select customer_id, p_alive from health_scores where snapshot_role = 'score' and p_alive is not null order by all`,
         );
         return { message: message?.m ?? '', rows };
-      } finally {
-        db.close();
-      }
-    };
+      });
     const full = await scores({});
     const sampled = await scores({ model_max_fit_customers: 1000 });
     expect(full.message).toMatch(
@@ -294,15 +303,8 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
   });
 
   it('learns the risk model from a hash sample of health.model_max_training_rows and scores everyone with it', async () => {
-    const learned = async (health: Partial<Config['health']>) => {
-      const db = await runExample(
-        'online_retail',
-        EXAMPLES.online_retail.env,
-        '2011-09-30',
-        ['health_scores'],
-        health,
-      );
-      try {
+    const learned = (health: Partial<Config['health']>) =>
+      onlineRetailScores(health, async (db) => {
         const model = await db.one<{ risk_model: string; reason: string; training_customers: number }>(
           `select risk_model, reason, training_customers::integer as training_customers
            from health_model where snapshot_role = 'score' and target = 'churn'`,
@@ -311,10 +313,7 @@ describe.skipIf(missing('online_retail/online_retail.csv.gz'))('Online Retail ea
           `select count(*) from health_scores where snapshot_role = 'score' and p_churn is not null`,
         );
         return { model, scored };
-      } finally {
-        db.close();
-      }
-    };
+      });
     const full = await learned({});
     const sampled = await learned({ model_max_training_rows: 500 });
     expect(full.model?.training_customers).toBeGreaterThan(1000);
