@@ -362,6 +362,7 @@ const FACT_MODELS = new Set([
   'int_customer_active_days',
   'customer_purchase_summary',
   'int_health_snapshots',
+  'int_health_dispersions',
   'int_health_features',
 ]);
 

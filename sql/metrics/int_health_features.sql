@@ -11,7 +11,7 @@
 -- Decline tests (stats.sql), for active days and order days: the count in each of the last 14, 30, 60, R and
 -- 120 days against the customer's own rate in the year before that window, as a negative-binomial tail
 -- probability that includes the rate's uncertainty and how much 30-day counts wander in this population
--- (dispersions). A short window catches a fast decline early, a long one a slow or partial decline that no
+-- (int_health_dispersions). A short window catches a fast decline early, a long one a slow or partial decline that no
 -- single month proves; for active days also the silence since the last active day (no event in s days against
 -- the events of the last year, all before it: under a steady rate the time since the last event is exponential,
 -- so its tail is a valid test), the window that fits an abrupt stop whenever it happened. *_decline_p combines
@@ -75,6 +75,10 @@ invoices as not materialized (
 
 customers as not materialized (
     select * from stg_customers
+),
+
+dispersions as not materialized (
+    select * from int_health_dispersions
 ),
 
 -- Window bounds per snapshot.
@@ -372,67 +376,6 @@ customer_snapshots as (
     left join qualifying_subscriptions
         on qualifying_subscriptions.customer_id = customer_keys.customer_id
         and qualifying_subscriptions.snapshot_role = customer_keys.snapshot_role
-),
-
--- How much a customer's 30-day counts wander around their own rate (noisy months), per stream and snapshot: the
--- median over customers with a full year and two or more events a month of (variance - mean) / mean^2 of their
--- twelve 30-day counts, between 0 and 1 (the median is robust to the few who really change), taken on a fixed
--- hash sample of at most 5,000 customers (a population figure needs no more). With fewer than 30 such customers
--- the tests assume 0.1, a CV of about a third.
-dispersion_sample as (
-    select customer_id
-    from customers
-    order by hash(customer_id), customer_id
-    limit 5000
-),
-
-stream_blocks as (
-    select
-        stream_days.customer_id,
-        windows.snapshot_role,
-        stream_days.stream,
-        floor(date_diff('day', stream_days.day, windows.snapshot_date) / 30) as block_no,
-        sum(stream_days.events) as events
-    from stream_days
-    inner join windows
-        on stream_days.day <= windows.snapshot_date
-        and stream_days.day > windows.snapshot_date - 360
-    where stream_days.stream in ('active', 'orders')
-      and stream_days.customer_id in (select customer_id from dispersion_sample)
-    group by all
-),
-
-customer_block_moments as (
-    select
-        stream_blocks.customer_id,
-        stream_blocks.snapshot_role,
-        stream_blocks.stream,
-        sum(stream_blocks.events) / 12.0 as block_mean,
-        (sum(stream_blocks.events ^ 2) - 12 * (sum(stream_blocks.events) / 12.0) ^ 2) / 11 as block_variance
-    from stream_blocks
-    inner join customer_snapshots
-        on customer_snapshots.customer_id = stream_blocks.customer_id
-        and customer_snapshots.snapshot_role = stream_blocks.snapshot_role
-    where customer_snapshots.first_active_date <= customer_snapshots.snapshot_date - 359
-    group by all
-),
-
-dispersions as (
-    select
-        windows.snapshot_role,
-        streams.stream,
-        case
-            when count(moments.block_mean) >= 30
-                then greatest(0, least(1, median((moments.block_variance - moments.block_mean) / moments.block_mean ^ 2)))
-            else 0.1
-        end as dispersion
-    from windows
-    cross join (select unnest(['active', 'orders']) as stream) as streams
-    left join customer_block_moments as moments
-        on moments.snapshot_role = windows.snapshot_role
-        and moments.stream = streams.stream
-        and moments.block_mean >= 2
-    group by all
 ),
 
 -- The decline tests of a stream: the count in each of the last 14, 30, 60, recent and 120 days against the year
