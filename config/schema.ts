@@ -483,6 +483,13 @@ export const configSchema = z.strictObject({
        * third of the spill, for populations beyond the machine's memory). Deleted with the run's scratch folder.
        */
       storage: z.enum(['memory', 'file']).default('memory'),
+      /**
+       * Models whose yml says `batch_by: customer_id` (the early-warning features, the customer-period facts) are
+       * built in ranges of customer_id of at most about this many customers each, once the population is larger:
+       * a hash table of every customer's windows stops fitting in the CPU's caches and in memory_limit, and time
+       * grows faster than the rows. 0: always in one pass. The tables are the same either way.
+       */
+      customers_per_batch: z.int().min(0).default(100_000),
     })
     .prefault({}),
 });

@@ -72,6 +72,9 @@ const modelSchema = z.strictObject({
         .optional(),
       // local: its rows are per customer and read only per-customer inputs (built per shard, docs/shards.md)
       shard: z.enum(['local', 'global']).optional(),
+      // customer_id: its rows are per customer and its import CTEs filter with in_customer_batch(customer_id), so the
+      // runner may build it in ranges of customer_id (duckdb.customers_per_batch)
+      batch_by: z.literal('customer_id').optional(),
     })
     .optional(),
   columns: z.array(columnSchema).min(1),
@@ -129,6 +132,8 @@ export interface ModelMeta {
   materializedBy: string | null;
   /** `local`: built per customer-hash shard by `churn run --shard` (docs/shards.md); `global` (default): in the merge. */
   shard: 'local' | 'global';
+  /** `customer_id`: built in ranges of customer_id on a large population (transforms/runner.ts); else null. */
+  batchBy: 'customer_id' | null;
   columns: readonly ColumnMeta[];
   /** `unique_combination_of_columns` tests, and a one-column one per `unique` column test. */
   uniqueCombinations: readonly (readonly string[])[];
@@ -202,6 +207,14 @@ function toModel(raw: z.infer<typeof modelSchema>, layer: Layer, file: string): 
   const published = raw.config?.published ?? false;
   const grain = raw.config?.grain ?? [];
   known(grain, 'config.grain');
+  if (raw.config?.batch_by) {
+    known([raw.config.batch_by], 'config.batch_by');
+    if (raw.config.materialized_by) {
+      throw new MetadataError(
+        `${where} is built by ${raw.config.materialized_by}, which the runner cannot batch: remove config.batch_by`,
+      );
+    }
+  }
   if (published && grain.length === 0) {
     throw new MetadataError(
       `${where} is published but states no grain: add config.grain, the columns that identify a row`,
@@ -242,6 +255,7 @@ function toModel(raw: z.infer<typeof modelSchema>, layer: Layer, file: string): 
     grain,
     materializedBy: raw.config?.materialized_by ?? null,
     shard: raw.config?.shard ?? 'global',
+    batchBy: raw.config?.batch_by ?? null,
     columns,
     uniqueCombinations,
   };

@@ -4,7 +4,7 @@
 // run (sql/staging/__sources.yml) is an error that names it and the file that reads it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { Db, sqlIdent } from '../pipelines/base/duckdb.js';
+import { Db, sqlIdent, sqlString } from '../pipelines/base/duckdb.js';
 import { tablesRead } from './dependencies.js';
 import { LAYERS, type Layer, type ModelCatalog, readCatalog, SQL_DIR } from './metadata.js';
 import type { ModelContext, TsModel } from './model.js';
@@ -28,6 +28,8 @@ interface ModelBase {
 export interface SqlModel extends ModelBase {
   kind: 'sql';
   sql: string;
+  /** `customer_id`: built in ranges of customer_id on a large population (its yml's config.batch_by). */
+  batchBy: 'customer_id' | null;
 }
 
 export interface CodeModel extends ModelBase {
@@ -150,12 +152,20 @@ export async function loadModels(options: LoadOptions = {}): Promise<AnyModel[]>
         throw new ModelError(`model ${f.name} (${file}) cannot be parsed: ${parsed.error}; fix the SQL`);
       }
       const { reads, sources } = resolve(f.name, file, parsed.tables);
+      const batchBy = catalog.models.find((m) => m.name === f.name)?.batchBy ?? null;
+      if (batchBy && !/\bin_customer_batch\s*\(/.test(sql)) {
+        throw new ModelError(
+          `model ${f.name} (${file}) says batch_by: ${batchBy} in its yml but never calls in_customer_batch(customer_id): ` +
+            'filter each import CTE of per-customer rows with it (sql/macros/batch.sql), or remove batch_by',
+        );
+      }
       models.push({
         kind: 'sql',
         name: f.name,
         layer: f.layer,
         file,
         sql,
+        batchBy,
         reads,
         sources,
         creates: [f.name],
@@ -247,6 +257,59 @@ export interface ModelTiming {
   layer: Layer;
   rows: number;
   ms: number;
+  /** Built in this many ranges of customer_id (a batched model on a large population); absent for one pass. */
+  batches?: number;
+}
+
+/** The batch filter of sql/macros/batch.sql: every row. */
+const EVERY_CUSTOMER = 'create or replace macro in_customer_batch(customer_id) as true';
+
+/**
+ * The ranges of customer_id a batched model is built in, as SQL predicates on `customer_id`: contiguous, covering
+ * every value, from the quantiles of stg_customers' ids; none when the population fits one batch
+ * (duckdb.customers_per_batch) or there is no stg_customers to count.
+ */
+async function customerBatches(ctx: ModelContext): Promise<string[]> {
+  const perBatch = ctx.config.duckdb.customers_per_batch;
+  if (perBatch === 0 || !(await ctx.db.tableExists('stg_customers'))) return [];
+  const customers = await ctx.db.number('select count(*) from stg_customers');
+  const k = Math.ceil(customers / perBatch);
+  if (k <= 1) return [];
+  const quantiles = Array.from({ length: k - 1 }, (_, i) => (i + 1) / k);
+  const row = await ctx.db.one<{ bounds: string[] }>(
+    `select quantile_disc(customer_id, [${quantiles.join(', ')}]) as bounds from stg_customers`,
+  );
+  const bounds = [...new Set(row?.bounds ?? [])].map(sqlString);
+  return bounds.length === 0
+    ? []
+    : [
+        `customer_id < ${bounds[0]}`,
+        ...bounds.slice(1).map((b, i) => `customer_id >= ${bounds[i]} and customer_id < ${b}`),
+        `customer_id >= ${bounds[bounds.length - 1]}`,
+      ];
+}
+
+/** Builds a SQL model's table; a batched one once per range of customer_id. Returns the number of passes. */
+async function buildSqlModel(ctx: ModelContext, model: SqlModel): Promise<number> {
+  const batches = model.batchBy ? await customerBatches(ctx) : [];
+  if (batches.length === 0) {
+    await ctx.db.run(`create or replace table ${model.name} as\n${model.sql}`);
+    return 1;
+  }
+  try {
+    for (const [i, predicate] of batches.entries()) {
+      await ctx.db.run(`create or replace macro in_customer_batch(customer_id) as ${predicate}`);
+      await ctx.db.run(
+        i === 0
+          ? `create or replace table ${model.name} as\n${model.sql}`
+          : `insert into ${model.name}\n${model.sql}`,
+      );
+      ctx.log.debug({ model: model.name, batch: i + 1, of: batches.length }, 'customer batch built');
+    }
+  } finally {
+    await ctx.db.run(EVERY_CUSTOMER);
+  }
+  return batches.length;
 }
 
 export async function runMacros(db: Db, dir: string = SQL_DIR): Promise<void> {
@@ -353,21 +416,20 @@ export async function runModels(
   if (plan) await released(ctx, -1, plan);
   for (const [index, model] of ordered.entries()) {
     const started = performance.now();
+    let passes = 1;
     try {
-      if (model.kind === 'sql') {
-        await ctx.db.run(`create or replace table ${model.name} as\n${model.sql}`);
-      } else {
-        await model.model.build(ctx);
-      }
+      if (model.kind === 'sql') passes = await buildSqlModel(ctx, model);
+      else await model.model.build(ctx);
     } catch (err) {
       throw new ModelError(`model ${model.name} (${model.file}) failed: ${(err as Error).message}`);
     }
     const rows = await ctx.db.number(`select count(*) from ${model.name}`);
-    const timing = {
+    const timing: ModelTiming = {
       model: model.name,
       layer: model.layer,
       rows,
       ms: Math.round(performance.now() - started),
+      ...(passes > 1 && { batches: passes }),
     };
     if (plan) await released(ctx, index, plan);
     timings.push(timing);

@@ -21,34 +21,42 @@ params as (
 
 customers as (
     select * from stg_customers
+    where in_customer_batch(customer_id)
 ),
 
 orders as (
     select * from stg_orders
+    where in_customer_batch(customer_id)
 ),
 
 activity as (
     select * from stg_activity
+    where in_customer_batch(customer_id)
 ),
 
 subscriptions as (
     select * from stg_subscriptions
+    where in_customer_batch(customer_id)
 ),
 
 email_events as (
     select * from stg_email_events
+    where in_customer_batch(customer_id)
 ),
 
 surveys as (
     select * from stg_surveys
+    where in_customer_batch(customer_id)
 ),
 
 tickets as (
     select * from stg_tickets
+    where in_customer_batch(customer_id)
 ),
 
 invoices as (
     select * from stg_invoices
+    where in_customer_batch(customer_id)
 ),
 
 orders_by_period as (

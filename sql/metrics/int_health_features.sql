@@ -47,34 +47,42 @@ snapshots as not materialized (
 
 active_days as not materialized (
     select * from int_customer_active_days
+    where in_customer_batch(customer_id)
 ),
 
 orders as not materialized (
     select * from stg_orders
+    where in_customer_batch(customer_id)
 ),
 
 subscriptions as not materialized (
     select * from stg_subscriptions
+    where in_customer_batch(customer_id)
 ),
 
 email_events as not materialized (
     select * from stg_email_events
+    where in_customer_batch(customer_id)
 ),
 
 surveys as not materialized (
     select * from stg_surveys
+    where in_customer_batch(customer_id)
 ),
 
 tickets as not materialized (
     select * from stg_tickets
+    where in_customer_batch(customer_id)
 ),
 
 invoices as not materialized (
     select * from stg_invoices
+    where in_customer_batch(customer_id)
 ),
 
 customers as not materialized (
     select * from stg_customers
+    where in_customer_batch(customer_id)
 ),
 
 dispersions as not materialized (

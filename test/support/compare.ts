@@ -17,41 +17,49 @@ export async function differences(
 ): Promise<Record<string, unknown>> {
   const found: Record<string, unknown> = {};
   for (const { name, grain } of PUBLISHED_TABLES) {
-    const a = sqlString(join(reference, 'current', name, 'part-0.parquet'));
-    const b = sqlString(join(other, 'current', name, 'part-0.parquet'));
-    const columns = await db.all<{ column_name: string; column_type: string }>(
-      `describe select * from read_parquet(${a})`,
-    );
-    const otherColumns = await db.all<{ column_name: string; column_type: string }>(
-      `describe select * from read_parquet(${b})`,
-    );
-    if (JSON.stringify(columns) !== JSON.stringify(otherColumns)) {
-      found[name] = 'columns differ';
-      continue;
-    }
-    const on = grain.map((g) => `a.${sqlIdent(g)} is not distinct from b.${sqlIdent(g)}`).join(' and ');
-    const tests = columns.map((c) => {
-      const [x, y] = [`a.${sqlIdent(c.column_name)}`, `b.${sqlIdent(c.column_name)}`];
-      const same = FLOATING.has(c.column_type)
-        ? `(${x} is not distinct from ${y} or abs(${x} - ${y}) <= 1e-9 * greatest(1, abs(${x})))`
-        : `${x} is not distinct from ${y}`;
-      return `count(*) filter (where not ${same}) as ${sqlIdent(c.column_name)}`;
-    });
-    const row = await db.one(
-      `select
-          (select count(*) from read_parquet(${a})) as rows_a,
-          (select count(*) from read_parquet(${b})) as rows_b,
-          count(*) as joined, ${tests.join(', ')}
-       from read_parquet(${a}) as a full join read_parquet(${b}) as b on ${on}`,
-    );
-    const counts = Object.fromEntries(Object.entries(row ?? {}).map(([k, v]) => [k, Number(v)]));
-    const { rows_a: rowsA, rows_b: rowsB, joined, ...perColumn } = counts;
-    const bad = Object.fromEntries(Object.entries(perColumn).filter(([, n]) => n !== 0));
-    if (rowsA !== rowsB || rowsA !== joined || Object.keys(bad).length > 0) {
-      found[name] = { rows: [rowsA, rowsB, joined], columns: bad };
-    }
+    const part = (out: string) => `read_parquet(${sqlString(join(out, 'current', name, 'part-0.parquet'))})`;
+    const difference = await relationDifference(db, part(reference), part(other), grain);
+    if (difference) found[name] = difference;
   }
   return found;
+}
+
+/**
+ * How two relations (a table name, `read_parquet(...)`) differ when rows are matched by `grain`: 'columns differ',
+ * or the row counts and, per column, the rows whose values differ; null when they are the same.
+ */
+export async function relationDifference(
+  db: Db,
+  a: string,
+  b: string,
+  grain: readonly string[],
+): Promise<unknown> {
+  const columns = await db.all<{ column_name: string; column_type: string }>(`describe select * from ${a}`);
+  const otherColumns = await db.all<{ column_name: string; column_type: string }>(
+    `describe select * from ${b}`,
+  );
+  if (JSON.stringify(columns) !== JSON.stringify(otherColumns)) return 'columns differ';
+  const on = grain.map((g) => `a.${sqlIdent(g)} is not distinct from b.${sqlIdent(g)}`).join(' and ');
+  const tests = columns.map((c) => {
+    const [x, y] = [`a.${sqlIdent(c.column_name)}`, `b.${sqlIdent(c.column_name)}`];
+    const same = FLOATING.has(c.column_type)
+      ? `(${x} is not distinct from ${y} or abs(${x} - ${y}) <= 1e-9 * greatest(1, abs(${x})))`
+      : `${x} is not distinct from ${y}`;
+    return `count(*) filter (where not ${same}) as ${sqlIdent(c.column_name)}`;
+  });
+  const row = await db.one(
+    `select
+        (select count(*) from ${a}) as rows_a,
+        (select count(*) from ${b}) as rows_b,
+        count(*) as joined, ${tests.join(', ')}
+     from ${a} as a full join ${b} as b on ${on}`,
+  );
+  const counts = Object.fromEntries(Object.entries(row ?? {}).map(([k, v]) => [k, Number(v)]));
+  const { rows_a: rowsA, rows_b: rowsB, joined, ...perColumn } = counts;
+  const bad = Object.fromEntries(Object.entries(perColumn).filter(([, n]) => n !== 0));
+  return rowsA !== rowsB || rowsA !== joined || Object.keys(bad).length > 0
+    ? { rows: [rowsA, rowsB, joined], columns: bad }
+    : null;
 }
 
 /** Every import file under current/exports, by path, with its bytes' digest. */
