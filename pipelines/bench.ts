@@ -19,7 +19,8 @@ interface BenchLine {
   rows: number;
 }
 
-function print(lines: BenchLine[]): void {
+/** `generated`: the sample was written by this process, whose peak then includes the generator's. */
+function print(lines: BenchLine[], generated = false): void {
   const out = ['stage                         wall ms        rows     rows/s', '-'.repeat(62)];
   for (const l of lines) {
     const rate = l.ms > 0 ? Math.round((l.rows / l.ms) * 1000) : 0;
@@ -27,7 +28,11 @@ function print(lines: BenchLine[]): void {
       `${l.stage.padEnd(28)} ${String(l.ms).padStart(9)} ${String(l.rows).padStart(11)} ${String(rate).padStart(10)}`,
     );
   }
-  out.push('-'.repeat(62), `peak RSS of the process: ${peakRssMb()} MB`);
+  out.push(
+    '-'.repeat(62),
+    `peak RSS of the process: ${peakRssMb()} MB` +
+      (generated ? ' (with the sample generator: run again with the same --data for the run alone)' : ''),
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -176,7 +181,8 @@ export async function main(argv: string[]): Promise<void> {
       lines.push({ stage: `run: ${stage}`, ms, rows });
     }
     for (const t of [...m.model_timings].sort((a, b) => b.ms - a.ms).slice(0, 8)) {
-      lines.push({ stage: `  model ${t.model}`, ms: t.ms, rows: t.rows });
+      const batches = t.batches ? ` (${t.batches} batches)` : '';
+      lines.push({ stage: `  model ${t.model}${batches}`, ms: t.ms, rows: t.rows });
     }
     if (opts.warehouseRows > 0) {
       const { benchWarehouseExtract } = await import('./bench/warehouse.js');
@@ -184,7 +190,7 @@ export async function main(argv: string[]): Promise<void> {
       lines.push({ stage: 'warehouse extract (postgres)', ms: wh.ms, rows: wh.rows });
     }
     process.stdout.write(`churn-pipeline bench: ${opts.customers} customers, seed ${opts.seed}\n`);
-    print(lines);
+    print(lines, sample.ms > 0);
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
     else process.stdout.write(`kept ${dir}\n`);

@@ -97,7 +97,7 @@ export interface Manifest {
    */
   reconciliation: Reconciliation;
   timings_ms: Record<string, number>;
-  model_timings: { model: string; layer: string; rows: number; ms: number }[];
+  model_timings: { model: string; layer: string; rows: number; ms: number; batches?: number }[];
   notes: string[];
   model: Record<string, string | number | null>;
   /** Which model produced p_churn for each scored snapshot, and why (health_model). */
