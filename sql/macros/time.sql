@@ -43,6 +43,11 @@ create or replace macro business_date(ts, tz) as
         else timezone(tz, ts)::date
     end;
 
+-- The last day a subscription ran as seen on day `d`: the day before its end once it has ended by then, else `d` (an
+-- end after `d` is still in the future).
+create or replace macro subscription_last_day(ended_date, d) as
+    case when ended_date is not null and ended_date <= d then ended_date - 1 else d end;
+
 create or replace macro period_start(d, grain) as
     case grain
         when 'day' then d::date

@@ -70,13 +70,7 @@ subscription_starts as (
         subscriptions.customer_id,
         snapshots.snapshot_role,
         min(subscriptions.started_date) as first_subscription_date,
-        max(
-            case
-                when subscriptions.ended_date is not null and subscriptions.ended_date <= snapshots.snapshot_date
-                    then subscriptions.ended_date - 1
-                else snapshots.snapshot_date
-            end
-        )::date as last_subscription_date
+        max(subscription_last_day(subscriptions.ended_date, snapshots.snapshot_date))::date as last_subscription_date
     from subscriptions
     inner join snapshots on subscriptions.started_date <= snapshots.snapshot_date
     where (select list_contains(active_when, 'subscriptions') from params)

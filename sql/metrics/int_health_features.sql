@@ -212,13 +212,7 @@ subscription_states as materialized (
         subscriptions.customer_id,
         windows.snapshot_role,
         min(subscriptions.started_date) as first_subscription_date,
-        max(
-            case
-                when subscriptions.ended_date is not null and subscriptions.ended_date <= windows.snapshot_date
-                    then subscriptions.ended_date - 1
-                else windows.snapshot_date
-            end
-        )::date as last_subscription_date,
+        max(subscription_last_day(subscriptions.ended_date, windows.snapshot_date))::date as last_subscription_date,
         coalesce(sum(subscriptions.mrr) filter (
             where subscriptions.ended_date is null or subscriptions.ended_date > windows.snapshot_date
         ), 0) as mrr,
