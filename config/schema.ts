@@ -484,8 +484,9 @@ export const configSchema = z.strictObject({
        */
       storage: z.enum(['memory', 'file']).default('memory'),
       /**
-       * Models whose yml says `batch_by: customer_id` (the early-warning features, the customer-period facts) are
-       * built in ranges of customer_id of at most about this many customers each, once the population is larger:
+       * Models whose yml says `batch_by: customer_id` (the early-warning features, the customer-period facts, the
+       * active days) are built in ranges of customer_id of at most about this many customers each, once the
+       * population is larger:
        * a hash table of every customer's windows stops fitting in the CPU's caches and in memory_limit, and time
        * grows faster than the rows. 0: always in one pass. The tables are the same either way.
        */

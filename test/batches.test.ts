@@ -42,7 +42,11 @@ describe('customer batches', () => {
   it('builds the batch_by models in four ranges, and the others in one pass', () => {
     const batches = (run: RunDatabase) =>
       Object.fromEntries(run.timings.filter((t) => t.batches).map((t) => [t.model, t.batches]));
-    expect(batches(batched)).toEqual({ fct_customer_period: 4, int_health_features: 4 });
+    expect(batches(batched)).toEqual({
+      fct_customer_period: 4,
+      int_customer_active_days: 4,
+      int_health_features: 4,
+    });
     expect(batches(onePass)).toEqual({});
   });
 

@@ -10,10 +10,12 @@ params as (
 
 orders as (
     select * from stg_orders
+    where in_customer_batch(customer_id)
 ),
 
 activity as (
     select * from stg_activity
+    where in_customer_batch(customer_id)
 ),
 
 order_days as (
