@@ -171,7 +171,10 @@ const health = z.strictObject({
   inactive_min_days: z.int().min(1).default(30),
   inactive_gap_multiple: z.number().positive().default(3),
   lost_after_days: z.int().min(1).default(365),
-  /** A recent per-day rate below this share of the baseline rate is a drop. */
+  /**
+   * A drop: a count below this share of what the own rate predicts (the decline tests judge only such windows); also
+   * the decline outcome that p_decline learns.
+   */
   drop_ratio: z.number().positive().max(1).default(0.5),
   /** Drops are only judged when the baseline window (cut to the customer's tenure) covers at least this many days. */
   min_baseline_days: z.int().min(1).default(30),

@@ -9,14 +9,20 @@
 // the same run on the synthetic population, scored against its ground truth: precision, recall and F1
 // of the flags for the planted silent churners, the share flagged per archetype, and the median days from the
 // start of a decline to the first flag (replaying earlier nights).
+// A population of a different make (pipelines/bench/population.py, written apart from the sample generator), at
+// three activity levels, scored the same way and beside a recent-to-baseline ratio rule; skipped without Python 3
+// and NumPy (Debian: python3-pandas).
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.js';
 import { Db, sqlString } from '../base/duckdb.js';
 import type { Logger } from '../base/log.js';
 import { runPipeline } from '../run/index.js';
 import { PARTITION_FILE } from '../sinks/sink.js';
+import { findPandas } from './peer.js';
+import { runToExit } from './process.js';
 
 const FLAGGED = `status in ('at_risk', 'silent_churn')`;
 
@@ -115,21 +121,63 @@ export async function cdnowDetection(cdnowDir: string, log: Logger): Promise<Cdn
   }
 }
 
-export interface SampleDetection {
+/**
+ * What every population with ground truth reports, from a table `judged`: customer_health with the truth's archetype,
+ * planted (a silent churner) and decline_age_days (days from the decline start to the as-of date).
+ */
+interface PlantedScores {
   customers: number;
   precision: number;
   recall: number;
   f1: number;
+  flagged_by_archetype: Record<string, number>;
+  /** Silent churners flagged, by how long before the as-of date their decline began (the ground truth's). */
+  recall_by_decline_age: { age: string; churners: number; recall: number }[];
+}
+
+async function plantedScores(db: Db): Promise<PlantedScores> {
+  const row = await db.one(`
+    select count(*) as customers,
+        count(*) filter (where ${FLAGGED} and planted) / count(*) filter (where ${FLAGGED}) as precision,
+        count(*) filter (where ${FLAGGED} and planted) / count(*) filter (where planted) as recall
+    from judged`);
+  const byArchetype = await db.all(
+    `select archetype, avg((${FLAGGED})::integer) as share from judged group by archetype order by archetype`,
+  );
+  // A decline of a few weeks has cost few events yet: recall by the decline's age shows how far a test can see.
+  const byAge = await db.all(
+    `select
+         case when decline_age_days < 30 then 'under 30 days' when decline_age_days < 90 then '30 to 89 days'
+              else '90 days or more' end as age,
+         min(decline_age_days) as first_day,
+         count(*) as churners,
+         avg((${FLAGGED})::integer) as recall
+     from judged where planted and decline_age_days >= 0 group by all order by first_day`,
+  );
+  const precision = Number(row?.precision);
+  const recall = Number(row?.recall);
+  return {
+    customers: Number(row?.customers),
+    precision,
+    recall,
+    f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+    flagged_by_archetype: Object.fromEntries(byArchetype.map((r) => [String(r.archetype), Number(r.share)])),
+    recall_by_decline_age: byAge.map((r) => ({
+      age: String(r.age),
+      churners: Number(r.churners),
+      recall: Number(r.recall),
+    })),
+  };
+}
+
+export interface SampleDetection extends PlantedScores {
   auc_risk_score: number;
   auc_recency: number;
   /** The same among the customers still there: without those already lost or cancelled (ground truth). */
   auc_risk_score_present: number;
   auc_recency_present: number;
-  flagged_by_archetype: Record<string, number>;
   /** Silent churners flagged, by kind of decline (fast, slow, partial). */
   recall_by_decline: Record<string, number>;
-  /** Silent churners flagged, by how long before the as-of date their decline began (the ground truth's). */
-  recall_by_decline_age: { age: string; churners: number; recall: number }[];
   median_days_to_flag: number | null;
 }
 
@@ -166,47 +214,17 @@ export async function sampleDetection(
             date_diff('day', truth.decay_start::date, date ${sqlString(sample.asOf)}) as decline_age_days
         from read_parquet(${health}) as health
         inner join read_csv(${sqlString(truthFile)}, all_varchar = true) as truth using (customer_id)`);
-      const row = await db.one(`
-        select count(*) as customers,
-            count(*) filter (where ${FLAGGED} and planted) / count(*) filter (where ${FLAGGED}) as precision,
-            count(*) filter (where ${FLAGGED} and planted) / count(*) filter (where planted) as recall
-        from judged`);
-      const byArchetype = await db.all(
-        `select archetype, avg((${FLAGGED})::integer) as share from judged group by archetype order by archetype`,
-      );
+      const planted = await plantedScores(db);
       const byDecline = await db.all(
         `select decay_kind, avg((${FLAGGED})::integer) as share from judged where planted group by all order by all`,
       );
-      // A decline of a few weeks has cost few events yet: recall by the decline's age shows how far a test can see.
-      const byAge = await db.all(
-        `select
-             case when decline_age_days < 30 then 'under 30 days' when decline_age_days < 90 then '30 to 89 days'
-                  else '90 days or more' end as age,
-             min(decline_age_days) as first_day,
-             count(*) as churners,
-             avg((${FLAGGED})::integer) as recall
-         from judged where planted and decline_age_days >= 0 group by all order by first_day`,
-      );
-      const precision = Number(row?.precision);
-      const recall = Number(row?.recall);
       scored = {
-        customers: Number(row?.customers),
-        precision,
-        recall,
-        f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+        ...planted,
         auc_risk_score: await db.number(aucSql('judged', 'risk_score', 'planted')),
         auc_recency: await db.number(aucSql('judged', 'days_since_last_activity', 'planted')),
         auc_risk_score_present: await db.number(aucSql(PRESENT, 'risk_score', 'planted')),
         auc_recency_present: await db.number(aucSql(PRESENT, 'days_since_last_activity', 'planted')),
-        flagged_by_archetype: Object.fromEntries(
-          byArchetype.map((r) => [String(r.archetype), Number(r.share)]),
-        ),
         recall_by_decline: Object.fromEntries(byDecline.map((r) => [String(r.decay_kind), Number(r.share)])),
-        recall_by_decline_age: byAge.map((r) => ({
-          age: String(r.age),
-          churners: Number(r.churners),
-          recall: Number(r.recall),
-        })),
       };
     } finally {
       db.close();
@@ -219,8 +237,136 @@ export async function sampleDetection(
   }
 }
 
+const POPULATION_SCRIPT = fileURLToPath(new URL('./population.py', import.meta.url));
+const POPULATION_AS_OF = '2025-06-30';
+
+export interface PopulationDetection extends PlantedScores {
+  /** The same flags from "active days in the last 60 days below half the rate of the 180 days before". */
+  ratio_rule: { precision: number; recall: number; f1: number; steady: number; slow_regular: number };
+  median_days_to_flag: number | null;
+}
+
+/**
+ * The population of a different make (pipelines/bench/population.py: NumPy, written apart from the sample generator
+ * and the early warning): the pipeline as of 2025-06-30 on its customers, orders and app sessions, judged against
+ * its truth, beside a recent-to-baseline ratio rule. Null (with the reason) without a Python 3 that has NumPy.
+ */
+export async function populationDetection(
+  customers: number,
+  seed: number,
+  scale: number,
+  log: Logger,
+): Promise<PopulationDetection | { missing: string }> {
+  const python = await findPandas();
+  if ('missing' in python) return { missing: python.missing };
+  const dir = mkdtempSync(join(tmpdir(), 'churn-detection-population-'));
+  try {
+    const data = join(dir, 'data');
+    const made = await runToExit(python.python, [
+      POPULATION_SCRIPT,
+      '--out',
+      data,
+      '--seed',
+      String(seed),
+      '--customers',
+      String(customers),
+      '--scale',
+      String(scale),
+    ]);
+    if (made.code !== 0) throw new Error(`${POPULATION_SCRIPT} failed: ${made.output.trim()}`);
+    const configFile = join(dir, 'churn.yaml');
+    writeFileSync(
+      configFile,
+      [
+        'business_time_zone: UTC',
+        'sources:',
+        ...['customers', 'orders', 'activity'].map((e) => `  ${e}: { type: local, path: data/${e}.csv }`),
+        'segment_by: []',
+        'output: { type: local, path: out }',
+        'state_dir: .churn',
+        '',
+      ].join('\n'),
+    );
+    const loaded = loadConfig(configFile);
+    const result = await runPipeline(loaded, { asOf: POPULATION_AS_OF, log });
+    const db = await Db.open();
+    let scored: Omit<PopulationDetection, 'median_days_to_flag'>;
+    try {
+      const health = sqlString(join(result.outputDir, 'current', 'customer_health', PARTITION_FILE));
+      const asOf = `date ${sqlString(POPULATION_AS_OF)}`;
+      await db.run(`
+        create table judged as
+        select
+            health.*,
+            truth.archetype,
+            truth.archetype = 'silent_churner' as planted,
+            date_diff('day', truth.decay_start::date, ${asOf}) as decline_age_days
+        from read_parquet(${health}) as health
+        inner join read_csv(${sqlString(join(data, 'ground_truth.csv'))}, all_varchar = true) as truth
+            using (customer_id)`);
+      const ratio = await db.one(`
+        with active_days as (
+            select customer_id, occurred_at::date as day from read_csv(${sqlString(join(data, 'activity.csv'))})
+            union
+            select customer_id, ordered_at::date from read_csv(${sqlString(join(data, 'orders.csv'))})
+        ),
+        rates as (
+            select customer_id,
+                count(*) filter (where day > ${asOf} - 60) / 60 as recent_rate,
+                count(*) filter (where day <= ${asOf} - 60 and day > ${asOf} - 240) / 180 as baseline_rate,
+                count(*) filter (where day <= ${asOf} - 60 and day > ${asOf} - 240) as baseline_days
+            from active_days group by all
+        ),
+        ruled as (
+            select judged.archetype, judged.planted,
+                coalesce(rates.baseline_days >= 2 and rates.recent_rate < 0.5 * rates.baseline_rate, false) as flagged
+            from judged left join rates using (customer_id)
+        )
+        select
+            count(*) filter (where flagged and planted) / count(*) filter (where flagged) as precision,
+            count(*) filter (where flagged and planted) / count(*) filter (where planted) as recall,
+            avg(flagged::integer) filter (where archetype = 'steady') as steady,
+            avg(flagged::integer) filter (where archetype = 'slow_regular') as slow_regular
+        from ruled`);
+      const precision = Number(ratio?.precision);
+      const recall = Number(ratio?.recall);
+      scored = {
+        ...(await plantedScores(db)),
+        ratio_rule: {
+          precision,
+          recall,
+          f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+          steady: Number(ratio?.steady),
+          slow_regular: Number(ratio?.slow_regular),
+        },
+      };
+    } finally {
+      db.close();
+    }
+    const { medianDaysToFlag } = await import('../sample/quality.js');
+    const replay = await medianDaysToFlag(loaded, data, POPULATION_AS_OF, log, 10);
+    return { ...scored, median_days_to_flag: replay.median_days_to_flag };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : 'n/a');
+
+function archetypeLines(s: PlantedScores): string[] {
+  return [
+    '  flagged share by archetype:',
+    ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
+  ];
+}
+
+function declineAgeLines(s: PlantedScores): string[] {
+  return [
+    '  silent churners flagged, by how long before the as-of date their decline began:',
+    ...s.recall_by_decline_age.map((a) => `    ${a.age.padEnd(20)} ${pct(a.recall)} of ${a.churners}`),
+  ];
+}
 
 export async function benchDetection(options: {
   customers: number;
@@ -256,12 +402,30 @@ export async function benchDetection(options: {
       `  AUC risk_score / days since last activity      ${f3(s.auc_risk_score)} / ${f3(s.auc_recency)}`,
       `    among those still there (not lost, cancelled) ${f3(s.auc_risk_score_present)} / ${f3(s.auc_recency_present)}`,
       `  median days from decline start to first flag   ${s.median_days_to_flag ?? 'n/a'} (nights every 10 days)`,
-      '  flagged share by archetype:',
-      ...Object.entries(s.flagged_by_archetype).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
+      ...archetypeLines(s),
       '  silent churners flagged, by kind of decline:',
       ...Object.entries(s.recall_by_decline).map(([k, v]) => `    ${k.padEnd(20)} ${pct(v)}`),
-      '  silent churners flagged, by how long before the as-of date their decline began:',
-      ...s.recall_by_decline_age.map((a) => `    ${a.age.padEnd(20)} ${pct(a.recall)} of ${a.churners}`),
+      ...declineAgeLines(s),
+      '',
+    );
+  }
+  // The population of a different make, at three activity levels (median 2.5, 5 and 15 active days a month).
+  for (const scale of [0.5, 1, 3]) {
+    const p = await populationDetection(options.customers, options.seed, scale, options.log);
+    if ('missing' in p) {
+      lines.push(`population of a different make: skipped (${p.missing})`, '');
+      break;
+    }
+    const r = p.ratio_rule;
+    lines.push(
+      `population of a different make (pipelines/bench/population.py, ${p.customers} customers, seed ${options.seed}, ` +
+        `activity x${scale}), planted silent churners`,
+      `  precision / recall / F1                        ${f3(p.precision)} / ${f3(p.recall)} / ${f3(p.f1)}`,
+      `  ratio rule (last 60 days < half the 180 before) ${f3(r.precision)} / ${f3(r.recall)} / ${f3(r.f1)}, ` +
+        `steady ${pct(r.steady)}, slow regular ${pct(r.slow_regular)} flagged`,
+      `  median days from decline start to first flag   ${p.median_days_to_flag ?? 'n/a'} (nights every 10 days)`,
+      ...archetypeLines(p),
+      ...declineAgeLines(p),
       '',
     );
   }

@@ -142,7 +142,7 @@ async function measure(
 }
 
 /** The first Python 3 that imports pandas, or why there is none. */
-async function findPandas(): Promise<{ python: string } | { missing: string }> {
+export async function findPandas(): Promise<{ python: string } | { missing: string }> {
   for (const python of ['python3', '/usr/bin/python3']) {
     const { measured } = await measure(python, ['-c', 'import pandas']).catch(() => ({
       measured: undefined,

@@ -11,8 +11,8 @@
 -- both cut to the customer's tenure; rates are per day of the window. *_expected_recent is what the own baseline
 -- rate predicts for the recent window; activity_decline_p / orders_decline_p are the decline tests' tail
 -- probabilities (int_health_features, sql/macros/stats.sql), small when a recent count is far below the own rate,
--- *_decline_window_days the window (last 14, 30, 60, recent or 120 days) where it is smallest, and
--- activity_dispersion the population's month-to-month noise the tests allowed for.
+-- *_decline_window_days the window (last 14, 30, 60, recent or 120 days) where it is smallest, drop_p both tests as
+-- one (what ACTIVITY_DROP and SPEND_DROP need), and activity_dispersion the population's month-to-month noise the tests allowed for.
 --
 -- RFM: quintiles (ntile 5) over the customers with purchases in customer_purchase_summary, 5 = best:
 -- R by last_purchase_date, F by purchase_days, M by lifetime_revenue; tied values share the lowest
@@ -167,6 +167,7 @@ customer_health as (
         activity_decline_window_days::integer as activity_decline_window_days,
         orders_decline_p,
         orders_decline_window_days::integer as orders_decline_window_days,
+        drop_p,
         activity_dispersion,
         activity_rate_recent,
         activity_rate_baseline,

@@ -17,7 +17,8 @@
 -- so its tail is a valid test), the window that fits an abrupt stop whenever it happened. *_decline_p combines
 -- the tails of the judged windows by Simes' test (min over ranks i of m x p_(i) / i): valid for positively
 -- dependent tests such as nested windows, never above Bonferroni's m x min p, and much smaller when several
--- windows agree, as they do for a decline that lasts. Windows are judged only where the year before covers
+-- windows agree, as they do for a decline that lasts. A window is evidence only where its count is below
+-- health_drop_ratio x the expected one (the drop the config names). Windows are judged only where the year before covers
 -- health_min_baseline_days and predicts at least health_drop_min_expected events, for customers with two or more
 -- active days (a one-time buyer has no rate to fall from). E-mail opens: a binomial tail of the recent opens among
 -- the recent sends at the own baseline open rate. Complaints: the upper tail of the recent complaints at the own
@@ -445,13 +446,15 @@ expected_window_tails as (
 judged_window_tails as (
     select
         tails.*,
-        -- the tail is summed only for a count a standard deviation or more below the expected one: a count
-        -- closer to it cannot prove a drop, and its tail (above 0.15) is taken as 1
+        -- the tail is summed only for a count a standard deviation or more below the expected one and below
+        -- health_drop_ratio x it: a count closer to it cannot prove a drop (its tail, above 0.15, is taken as 1), and a
+        -- high-rate customer's significant but modest dip (a third fewer active days) is not one
         case
             when tails.events <= tails.expected_events - sqrt(
                 tails.expected_events * (1 + tails.expected_events
                     * (1 / (tails.events_before + 0.5) + tails.dispersion * 30 / greatest(tails.window_days, 30)))
             )
+                and tails.events <= params.health_drop_ratio * tails.expected_events
                 then rate_decline_p(
                     tails.events, tails.events_before, tails.baseline_days, tails.window_days, tails.dispersion
                 )
