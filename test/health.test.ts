@@ -800,3 +800,69 @@ describe('reactivation_audience', () => {
     expect(text.split('\r\n').length).toBe(targets + 2);
   });
 });
+
+// A shop whose every customer is quieter from April to June: a steady customer's June is then far below their year
+// without any of them leaving, and only the season (int_health_dispersions) tells the decline tests so.
+describe('the season', () => {
+  const SEASONAL = 40;
+  /** Active every 2nd day, every 6th from April to June, for 700 days up to D. */
+  function seasonalActivity(f: Fixture, id: string, upToDays = 0): number[] {
+    const days: number[] = [];
+    for (let d = 700; d >= upToDays; d -= 1) {
+      const month = new Date(`${at(d).slice(0, 10)}T00:00:00Z`).getUTCMonth() + 1;
+      if (d % (month >= 4 && month <= 6 ? 6 : 2) !== 0) continue;
+      add(f, 'activity', { customer_id: id, occurred_at: at(d, 9), event_type: 'login' });
+      days.push(d);
+    }
+    return days;
+  }
+  let db: Db;
+  let dayLists: number[][];
+
+  beforeAll(async () => {
+    const f = emptyFixture();
+    dayLists = [];
+    for (let i = 0; i < SEASONAL; i += 1) {
+      const id = `S${String(i).padStart(2, '0')}`;
+      customer(f, id, { signup_at: at(720) });
+      dayLists.push(seasonalActivity(f, id));
+    }
+    customer(f, 'GONE', { signup_at: at(720) });
+    dayLists.push(seasonalActivity(f, 'GONE', 45)); // the same rhythm until 45 days ago, then nothing
+    db = await build(f);
+  }, 60_000);
+  afterAll(() => db.close());
+
+  it('measures the season from the same window a year earlier against the year around it', async () => {
+    // (D - 395, D - 365] against (D - 547, D - 182], over the customers in play then (GONE too), by hand
+    const inWindow = (days: number[], from: number, to: number) =>
+      days.filter((d) => d < from && d >= to).length;
+    const windowEvents = dayLists.reduce((s, days) => s + inWindow(days, 395, 365), 0);
+    const yearEvents = dayLists.reduce((s, days) => s + inWindow(days, 547, 182), 0);
+    const row = await db.one<{ season_30: number; dispersion: number }>(
+      `select season_30, dispersion from int_health_dispersions where snapshot_role = 'score' and stream = 'active'`,
+    );
+    const ratio = windowEvents / 30 / (yearEvents / 365);
+    expect(ratio).toBeLessThan(0.5);
+    // the log shrunk by its noise: 1 - se^2 / log^2, se^2 = (1 + dispersion x events per customer) / events + 1 / year
+    const log = Math.log(ratio);
+    const variance =
+      (1 + (row?.dispersion ?? 0) * (windowEvents / dayLists.length)) / windowEvents + 1 / yearEvents;
+    expect(row?.season_30).toBeCloseTo(Math.exp((1 - variance / log ** 2) * log), 6);
+  });
+
+  it('flags no steady customer in the quiet months, and still the one who left', async () => {
+    const rows = await db.all<{ customer_id: string; status: string; reasons: string[]; ratio: number }>(`
+      select customer_id, status, reasons,
+          active_days_recent / active_days_expected_recent as ratio
+      from customer_health order by customer_id`);
+    const seasonal = rows.filter((r) => r.customer_id.startsWith('S'));
+    expect(seasonal).toHaveLength(SEASONAL);
+    // without the season each of them would show a drop: well under half the active days their year predicts
+    expect(seasonal.every((r) => r.ratio < 0.5)).toBe(true);
+    expect(seasonal.filter((r) => r.reasons.includes('ACTIVITY_DROP') || r.status !== 'active')).toEqual([]);
+    const gone = rows.find((r) => r.customer_id === 'GONE');
+    expect(gone?.reasons).toContain('ACTIVITY_DROP');
+    expect(['at_risk', 'silent_churn']).toContain(gone?.status);
+  });
+});

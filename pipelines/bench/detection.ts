@@ -256,6 +256,7 @@ export async function populationDetection(
   seed: number,
   scale: number,
   log: Logger,
+  season = 0,
 ): Promise<PopulationDetection | { missing: string }> {
   const python = await findPandas();
   if ('missing' in python) return { missing: python.missing };
@@ -272,6 +273,8 @@ export async function populationDetection(
       String(customers),
       '--scale',
       String(scale),
+      '--season',
+      String(season),
     ]);
     if (made.code !== 0) throw new Error(`${POPULATION_SCRIPT} failed: ${made.output.trim()}`);
     const configFile = join(dir, 'churn.yaml');
@@ -409,9 +412,15 @@ export async function benchDetection(options: {
       '',
     );
   }
-  // The population of a different make, at three activity levels (median 2.5, 5 and 15 active days a month).
-  for (const scale of [0.5, 1, 3]) {
-    const p = await populationDetection(options.customers, options.seed, scale, options.log);
+  // The population of a different make, at three activity levels (median 2.5, 5 and 15 active days a month), and
+  // with a season common to every customer (+-40%, busiest in mid-December: the as-of date is in its trough).
+  for (const [scale, season] of [
+    [0.5, 0],
+    [1, 0],
+    [3, 0],
+    [1, 0.4],
+  ] as const) {
+    const p = await populationDetection(options.customers, options.seed, scale, options.log, season);
     if ('missing' in p) {
       lines.push(`population of a different make: skipped (${p.missing})`, '');
       break;
@@ -419,7 +428,7 @@ export async function benchDetection(options: {
     const r = p.ratio_rule;
     lines.push(
       `population of a different make (pipelines/bench/population.py, ${p.customers} customers, seed ${options.seed}, ` +
-        `activity x${scale}), planted silent churners`,
+        `activity x${scale}${season ? `, season +-${100 * season}%` : ''}), planted silent churners`,
       `  precision / recall / F1                        ${f3(p.precision)} / ${f3(p.recall)} / ${f3(p.f1)}`,
       `  ratio rule (last 60 days < half the 180 before) ${f3(r.precision)} / ${f3(r.recall)} / ${f3(r.f1)}, ` +
         `steady ${pct(r.steady)}, slow regular ${pct(r.slow_regular)} flagged`,

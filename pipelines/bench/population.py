@@ -28,6 +28,7 @@ START = np.datetime64("2023-07-01")
 AS_OF = np.datetime64("2025-06-30")
 KINDS = ["steady", "slow_regular", "silent_churner", "one_time", "new"]
 SHARES = [0.45, 0.15, 0.20, 0.10, 0.10]
+SEASON_PEAK = int((np.datetime64("2023-12-15") - START) / np.timedelta64(1, "D"))
 
 
 def day(d):
@@ -40,6 +41,8 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--season", type=float, default=0.0,
+                        help="amplitude of a yearly season common to everyone (peak mid-December)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -62,6 +65,8 @@ def main():
             rate = args.scale * np.exp(rng.normal(np.log(5), 0.7)) / 30
             months = (days - first) // 30
             rate = rate * rng.gamma(1 / 0.3**2, 0.3**2, size=months.max() + 1)[months]
+            if args.season:
+                rate = rate * (1 + args.season * np.cos(2 * np.pi * (days - SEASON_PEAK) / 365.25))
             if kind == "silent_churner":
                 decay_start = span - int(rng.integers(30, 181))
                 tau = rng.uniform(10, 45)

@@ -8,6 +8,17 @@
 -- The count in the next w days is then negative binomial with mean (n + 0.5) w / t and size
 -- 1 / (1 / (n + 0.5) + dispersion x 30 / max(w, 30)); with dispersion 0 it is the plain Poisson-gamma mixture.
 
+-- The season factor (int_health_dispersions) of the judged window nearest in length to `days`: a silence of 40 days
+-- moves with the season as the 30-day window does.
+create or replace macro nearest_window_season(days, recent_days, s14, s30, s60, s_recent, s120) as
+    list_sort([
+        {'gap': abs(days - 14), 'season': s14},
+        {'gap': abs(days - 30), 'season': s30},
+        {'gap': abs(days - 60), 'season': s60},
+        {'gap': abs(days - recent_days), 'season': s_recent},
+        {'gap': abs(days - 120), 'season': s120}
+    ])[1].season;
+
 -- P(X <= k) for X ~ NegBin(size, prob): the chance of seeing k or fewer events when the own rate held.
 create or replace macro nb_lower_tail(k, size, prob) as
     case

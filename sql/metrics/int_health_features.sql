@@ -394,19 +394,20 @@ stream_window_tests as (
         stream_windows.stream,
         customer_snapshots.snapshot_date,
         customer_snapshots.first_active_date,
+        customer_snapshots.recent_days,
         unnest([
-            {'days': 14, 'events': stream_windows.n_last_14, 'events_before': stream_windows.n_before_14,
-                'silence': false},
-            {'days': 30, 'events': stream_windows.n_last_30, 'events_before': stream_windows.n_before_30,
-                'silence': false},
-            {'days': 60, 'events': stream_windows.n_last_60, 'events_before': stream_windows.n_before_60,
-                'silence': false},
-            {'days': customer_snapshots.recent_days, 'events': stream_windows.n_recent,
+            {'window': '14', 'days': 14, 'events': stream_windows.n_last_14,
+                'events_before': stream_windows.n_before_14, 'silence': false},
+            {'window': '30', 'days': 30, 'events': stream_windows.n_last_30,
+                'events_before': stream_windows.n_before_30, 'silence': false},
+            {'window': '60', 'days': 60, 'events': stream_windows.n_last_60,
+                'events_before': stream_windows.n_before_60, 'silence': false},
+            {'window': 'recent', 'days': customer_snapshots.recent_days, 'events': stream_windows.n_recent,
                 'events_before': stream_windows.n_before_recent, 'silence': false},
-            {'days': 120, 'events': stream_windows.n_last_120, 'events_before': stream_windows.n_before_120,
-                'silence': false},
+            {'window': '120', 'days': 120, 'events': stream_windows.n_last_120,
+                'events_before': stream_windows.n_before_120, 'silence': false},
             -- the silence since the stream's last event, against the events of the last year (all before it)
-            {'days': date_diff('day', stream_windows.last_day, customer_snapshots.snapshot_date)::integer,
+            {'window': 'silence', 'days': date_diff('day', stream_windows.last_day, customer_snapshots.snapshot_date)::integer,
                 'events': 0, 'events_before': stream_windows.n_year, 'silence': true}
         ]) as test
     from stream_windows
@@ -429,7 +430,16 @@ stream_window_tails as (
         end as baseline_days,
         tests.test.events as events,
         tests.test.events_before as events_before,
-        dispersions.dispersion
+        dispersions.dispersion,
+        case tests.test.window
+            when '14' then dispersions.season_14
+            when '30' then dispersions.season_30
+            when '60' then dispersions.season_60
+            when 'recent' then dispersions.season_recent
+            when '120' then dispersions.season_120
+            else nearest_window_season(tests.test.days, tests.recent_days, dispersions.season_14,
+                dispersions.season_30, dispersions.season_60, dispersions.season_recent, dispersions.season_120)
+        end as season
     from stream_window_tests as tests
     inner join dispersions using (snapshot_role, stream)
     -- the silence is judged for active days only
@@ -439,7 +449,7 @@ stream_window_tails as (
 expected_window_tails as (
     select
         tails.*,
-        tails.events_before::double / tails.baseline_days * tails.window_days as expected_events
+        tails.events_before::double / tails.baseline_days * tails.window_days * tails.season as expected_events
     from stream_window_tails as tails
 ),
 
@@ -456,7 +466,8 @@ judged_window_tails as (
             )
                 and tails.events <= params.health_drop_ratio * tails.expected_events
                 then rate_decline_p(
-                    tails.events, tails.events_before, tails.baseline_days, tails.window_days, tails.dispersion
+                    tails.events, tails.events_before, tails.baseline_days / tails.season, tails.window_days,
+                    tails.dispersion
                 )
             else 1.0
         end as tail_p
@@ -611,6 +622,12 @@ evidence as (
         order_declines.decline_p as orders_window_decline_p,
         order_declines.decline_window_days as orders_decline_window_days,
         activity_declines.dispersion as activity_dispersion,
+        nearest_window_season(
+            date_diff('day', customer_snapshots.last_active_date, customer_snapshots.snapshot_date),
+            customer_snapshots.recent_days, active_seasons.season_14, active_seasons.season_30,
+            active_seasons.season_60, active_seasons.season_recent, active_seasons.season_120
+        ) as silence_season,
+        active_seasons.dispersion as silence_dispersion,
 
         -- purchase-model inputs
         purchase_model_inputs.purchase_frequency,
@@ -629,6 +646,9 @@ evidence as (
     left join active_days_next using (customer_id, snapshot_role)
     left join streams using (customer_id, snapshot_role)
     left join customers on customers.customer_id = customer_snapshots.customer_id
+    left join dispersions as active_seasons
+        on active_seasons.snapshot_role = customer_snapshots.snapshot_role
+        and active_seasons.stream = 'active'
 ),
 
 -- The decline tests (stats.sql), judged only where the own history can say something.
@@ -668,14 +688,16 @@ outcomes as (
         -- the own rate over the last year (cut to tenure), and the decline outcome of a customer with a rate:
         -- fewer than health_drop_ratio x the active days that rate predicts for the horizon
         judged.active_days_year::double / least(365, judged.tenure_days) as own_daily_rate,
-        -- the chance of a silence this long at the own rate of the year before it (negative binomial, as the
-        -- decline tests): small when a customer with a rhythm has been quiet far longer than it explains
+        -- the chance of a silence this long at the own rate of the year before it, moved by the season, with the
+        -- population's noisy months (the decline tests' negative binomial): small when a customer with a rhythm has
+        -- been quiet far longer than it explains
         case
             when judged.has_rate and least(365, judged.tenure_days) - judged.days_since_last_activity > 0
-                then nb_lower_tail(
-                    0, judged.active_days_year + 0.5,
-                    (least(365, judged.tenure_days) - judged.days_since_last_activity)::double
-                        / least(365, judged.tenure_days)
+                then rate_decline_p(
+                    0, judged.active_days_year,
+                    (least(365, judged.tenure_days) - judged.days_since_last_activity)
+                        / coalesce(judged.silence_season, 1.0),
+                    judged.days_since_last_activity, coalesce(judged.silence_dispersion, 0.1)
                 )
         end as silence_p,
         case
