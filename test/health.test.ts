@@ -160,11 +160,11 @@ function steady(f: Fixture, id: string, options: { emails?: boolean; surveys?: b
 }
 
 /**
- * Weekly orders that stopped 40 days ago: INACTIVE, and ACTIVITY_DROP from the silence test (no order in 40 days
+ * Weekly orders that stopped 47 days ago: INACTIVE, and ACTIVITY_DROP from the silence test (no order in 47 days
  * after a weekly year), so at_risk and an audience candidate.
  */
 function lapsed(f: Fixture, id: string, amount = 50): void {
-  orders(f, id, 362, 40, () => amount);
+  orders(f, id, 362, 47, () => amount);
 }
 
 function healthFixture(): Fixture {
@@ -173,7 +173,7 @@ function healthFixture(): Fixture {
   steady(f, 'C01');
   f.pAlive.C01 = 0.95;
 
-  customer(f, 'C02'); // INACTIVE: weekly until 40 days ago (typical gap 7, threshold 30); no model score
+  customer(f, 'C02'); // INACTIVE: weekly until 47 days ago (typical gap 7, threshold 30); no model score
   lapsed(f, 'C02');
   f.pChurn.C02 = 0.35;
 
@@ -550,7 +550,7 @@ describe('customer_health', () => {
   });
 
   it('keeps the evidence behind the reasons', () => {
-    expect(row('C02').days_since_last_activity).toBe(40);
+    expect(row('C02').days_since_last_activity).toBe(47);
     expect(row('C02').inactive_after_days).toBe(30);
     expect(row('C04').revenue_baseline).toBe('2500.00');
     expect(row('C04').revenue_recent).toBe('260.00');
@@ -569,8 +569,8 @@ describe('customer_health', () => {
     // lifetime revenue per day of tenure (at least health.recent_days) x 90 days x p_churn
     const expected = (revenue: number, tenure: number, p: number) =>
       (Math.round((revenue / Math.max(tenure, 90)) * 90 * p * 100) / 100).toFixed(2);
-    expect(row('C02').lifetime_revenue).toBe('2350.00');
-    expect(row('C02').value_at_risk).toBe(expected(2350, 363, 0.35));
+    expect(row('C02').lifetime_revenue).toBe('2300.00');
+    expect(row('C02').value_at_risk).toBe(expected(2300, 363, 0.35));
     expect(row('C12').value_at_risk).toBe(expected(2600, 363, DEFAULT_P_CHURN));
     expect(row('C19').value_at_risk).toBe(expected(80, 121, 0.9));
     expect(row('C18').value_at_risk).toBe((((40 * 12) / 365) * 90 * DEFAULT_P_CHURN).toFixed(2)); // 90 days of its MRR
