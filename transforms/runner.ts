@@ -261,8 +261,8 @@ export interface ModelTiming {
   batches?: number;
 }
 
-/** The batch filter of sql/macros/batch.sql: every row. */
-const EVERY_CUSTOMER = 'create or replace macro in_customer_batch(customer_id) as true';
+/** sql/macros/batch.sql: the batch filter that keeps every row, run again after a batched model. */
+const EVERY_CUSTOMER = readFileSync(join(SQL_DIR, 'macros', 'batch.sql'), 'utf8');
 
 /**
  * The ranges of customer_id a batched model is built in, as SQL predicates on `customer_id`: contiguous, covering

@@ -26,6 +26,32 @@ import { runToExit } from './process.js';
 
 const FLAGGED = `status in ('at_risk', 'silent_churn')`;
 
+const f1Of = (precision: number, recall: number) =>
+  precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+
+/**
+ * The table `judged` that plantedScores reads: customer_health of a run (its Parquet file) joined to the ground truth's
+ * archetype, `planted` (a silent churner) and decline_age_days (days from the decline start to the as-of date), plus
+ * `extra` columns of the truth.
+ */
+async function createJudged(
+  db: Db,
+  healthFile: string,
+  truthFile: string,
+  asOf: string,
+  extra = '',
+): Promise<void> {
+  await db.run(`
+    create table judged as
+    select
+        health.*,
+        truth.archetype,${extra ? `\n        ${extra},` : ''}
+        truth.archetype = 'silent_churner' as planted,
+        date_diff('day', truth.decay_start::date, date ${sqlString(asOf)}) as decline_age_days
+    from read_parquet(${sqlString(healthFile)}) as health
+    inner join read_csv(${sqlString(truthFile)}, all_varchar = true) as truth using (customer_id)`);
+}
+
 /**
  * The sample's customers the early warning is for: not those already gone by the as-of date (lost, cancelled), whom
  * every score ranks above a churner still buying, so that over all customers the AUC of a silent churner is below 0.5.
@@ -160,7 +186,7 @@ async function plantedScores(db: Db): Promise<PlantedScores> {
     customers: Number(row?.customers),
     precision,
     recall,
-    f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+    f1: f1Of(precision, recall),
     flagged_by_archetype: Object.fromEntries(byArchetype.map((r) => [String(r.archetype), Number(r.share)])),
     recall_by_decline_age: byAge.map((r) => ({
       age: String(r.age),
@@ -203,17 +229,8 @@ export async function sampleDetection(
     const db = await Db.open();
     let scored: Omit<SampleDetection, 'median_days_to_flag'>;
     try {
-      const health = sqlString(join(result.outputDir, 'current', 'customer_health', PARTITION_FILE));
-      await db.run(`
-        create table judged as
-        select
-            health.*,
-            truth.archetype,
-            truth.decay_kind,
-            truth.archetype = 'silent_churner' as planted,
-            date_diff('day', truth.decay_start::date, date ${sqlString(sample.asOf)}) as decline_age_days
-        from read_parquet(${health}) as health
-        inner join read_csv(${sqlString(truthFile)}, all_varchar = true) as truth using (customer_id)`);
+      const health = join(result.outputDir, 'current', 'customer_health', PARTITION_FILE);
+      await createJudged(db, health, truthFile, sample.asOf, 'truth.decay_kind');
       const planted = await plantedScores(db);
       const byDecline = await db.all(
         `select decay_kind, avg((${FLAGGED})::integer) as share from judged where planted group by all order by all`,
@@ -249,7 +266,7 @@ export interface PopulationDetection extends PlantedScores {
 /**
  * The population of a different make (pipelines/bench/population.py: NumPy, written apart from the sample generator
  * and the early warning): the pipeline as of 2025-06-30 on its customers, orders and app sessions, judged against
- * its truth, beside a recent-to-baseline ratio rule. Null (with the reason) without a Python 3 that has NumPy.
+ * its truth, beside a recent-to-baseline ratio rule. Without a Python 3 that has NumPy, why it was skipped.
  */
 export async function populationDetection(
   customers: number,
@@ -295,18 +312,9 @@ export async function populationDetection(
     const db = await Db.open();
     let scored: Omit<PopulationDetection, 'median_days_to_flag'>;
     try {
-      const health = sqlString(join(result.outputDir, 'current', 'customer_health', PARTITION_FILE));
+      const health = join(result.outputDir, 'current', 'customer_health', PARTITION_FILE);
+      await createJudged(db, health, join(data, 'ground_truth.csv'), POPULATION_AS_OF);
       const asOf = `date ${sqlString(POPULATION_AS_OF)}`;
-      await db.run(`
-        create table judged as
-        select
-            health.*,
-            truth.archetype,
-            truth.archetype = 'silent_churner' as planted,
-            date_diff('day', truth.decay_start::date, ${asOf}) as decline_age_days
-        from read_parquet(${health}) as health
-        inner join read_csv(${sqlString(join(data, 'ground_truth.csv'))}, all_varchar = true) as truth
-            using (customer_id)`);
       const ratio = await db.one(`
         with active_days as (
             select customer_id, occurred_at::date as day from read_csv(${sqlString(join(data, 'activity.csv'))})
@@ -338,7 +346,7 @@ export async function populationDetection(
         ratio_rule: {
           precision,
           recall,
-          f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+          f1: f1Of(precision, recall),
           steady: Number(ratio?.steady),
           slow_regular: Number(ratio?.slow_regular),
         },
