@@ -191,6 +191,11 @@ function healthFixture(): Fixture {
   customer(f, 'C04'); // SPEND_DROP: same weekly rhythm, 100 -> 20 per order in the recent window
   orders(f, 'C04', 362, 5, (d) => (d >= 90 ? 100 : 20));
 
+  // No SPEND_DROP: baskets as noisy as ever. Weekly, 100 a basket with every fourth 1000 before the recent window,
+  // only 100s in it: the average is below half the baseline's, yet every recent basket reaches the baseline's median
+  customer(f, 'C04A');
+  orders(f, 'C04A', 362, 5, (d) => (d >= 90 && Math.floor(d / 7) % 4 === 0 ? 1000 : 100));
+
   customer(f, 'C05'); // EMAIL_DISENGAGED: the last 6 e-mails unopened
   steady(f, 'C05', { emails: false });
   for (const d of [200, 170, 140, 110]) email(f, 'C05', d, true);
@@ -483,7 +488,7 @@ describe('customer_health', () => {
     expect(row('N01').status).toBe('never_active');
     expect(row('N01').reasons).toBeNull();
     expect(row('X99').status).toBe('never_active');
-    expect(health.size).toBe(27 + 14 + 40);
+    expect(health.size).toBe(28 + 14 + 40);
   });
 
   it('flags nothing on the steady customer', () => {
@@ -507,6 +512,7 @@ describe('customer_health', () => {
     ['C02', ['INACTIVE', 'ACTIVITY_DROP']],
     ['C03', ['ACTIVITY_DROP']],
     ['C04', ['SPEND_DROP']],
+    ['C04A', []],
     ['C05', ['EMAIL_DISENGAGED']],
     ['C06', ['EMAIL_DISENGAGED']],
     ['C07', ['COMPLAINTS_UP']],

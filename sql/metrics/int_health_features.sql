@@ -318,6 +318,35 @@ late_payments as materialized (
     group by all
 ),
 
+-- The baseline's median order value, and how many of the recent orders reach it (SPEND_DROP's shrinking baskets):
+-- with baskets as before, each recent order is at or above the baseline's median about half the time.
+baseline_order_medians as materialized (
+    select
+        completed_orders.customer_id,
+        windows.snapshot_role,
+        median(completed_orders.amount) as baseline_median_order
+    from completed_orders
+    inner join windows
+        on completed_orders.ordered_date between windows.baseline_start and windows.baseline_end
+    where completed_orders.amount > 0
+    group by all
+),
+
+recent_order_values as materialized (
+    select
+        completed_orders.customer_id,
+        windows.snapshot_role,
+        count(*) filter (where completed_orders.amount >= medians.baseline_median_order) as orders_recent_at_baseline_median
+    from completed_orders
+    inner join windows
+        on completed_orders.ordered_date between windows.recent_start and windows.snapshot_date
+    inner join baseline_order_medians as medians
+        on medians.customer_id = completed_orders.customer_id
+        and medians.snapshot_role = windows.snapshot_role
+    where completed_orders.amount > 0
+    group by all
+),
+
 nps_ranked as (
     select
         surveys.customer_id,
@@ -589,6 +618,7 @@ evidence as (
         coalesce(emails_after_last_open.emails_since_last_open, 0) as emails_since_last_open,
 
         -- billing and subscriptions
+        coalesce(recent_order_values.orders_recent_at_baseline_median, 0) as orders_recent_at_baseline_median,
         coalesce(late_payments.late_payments_recent, 0) as late_payments_recent,
         case when late_payments.max_days_late_recent > 0 then late_payments.max_days_late_recent end
             as max_days_late_recent,
@@ -640,6 +670,7 @@ evidence as (
     left join email_windows using (customer_id, snapshot_role)
     left join emails_after_last_open using (customer_id, snapshot_role)
     left join late_payments using (customer_id, snapshot_role)
+    left join recent_order_values using (customer_id, snapshot_role)
     left join nps_latest using (customer_id, snapshot_role)
     left join csat_recent using (customer_id, snapshot_role)
     left join purchase_model_inputs using (customer_id, snapshot_role)
@@ -665,7 +696,11 @@ decline_tests as (
         ) end as email_open_p,
         case when baseline_window_days > 0 then nb_upper_tail(
             complaints_recent, complaints_baseline + 0.5, baseline_window_days::double / (baseline_window_days + recent_window_days)
-        ) end as complaints_up_p
+        ) end as complaints_up_p,
+        -- the sign test of the recent orders' values against the baseline's median: so few reach it by chance
+        case when orders_recent > 0 and orders_baseline > 0 then binomial_lower_tail(
+            orders_recent_at_baseline_median, orders_recent, 0.5
+        ) end as order_value_drop_p
     from evidence
 ),
 

@@ -7,8 +7,11 @@
 --                     health_inactive_gap_multiple x typical_gap_days)
 --   ACTIVITY_DROP     the decline test of active days: activity_decline_p <= health_decline_p_value, and drop_p too
 --   SPEND_DROP        the decline test of order days holds (and drop_p) and the recent revenue is below the expected, or
---                     (orders go on, baskets shrink) three or more orders in each window and the recent average
---                     order value below health_drop_ratio x the baseline's
+--                     (orders go on, baskets shrink) three or more orders in each window, the recent average
+--                     order value below health_drop_ratio x the baseline's, and so few recent orders at or above the
+--                     baseline's median order value that chance explains it at most health_decline_p_value of the time
+--                     (order_value_drop_p, a sign test: measured, the ratio alone flagged steady customers of noisy
+--                     baskets and nobody who left)
 --   EMAIL_DISENGAGED  none of the last health_email_no_open_last_n e-mails sent opened, or the recent opens fall
 --                     short of the own open rate (email_open_p <= health_decline_p_value)
 --   COMPLAINTS_UP     complaints_recent >= health_complaints_min_recent, above the own rate (complaints_up_p)
@@ -115,7 +118,8 @@ signals as (
                     and revenue_recent < revenue_expected_recent)
                 or (has_rate and orders_recent >= 3 and orders_baseline >= 3
                     and revenue_recent / orders_recent
-                        < params.health_drop_ratio * revenue_baseline / orders_baseline), false),
+                        < params.health_drop_ratio * revenue_baseline / orders_baseline
+                    and order_value_drop_p <= params.health_decline_p_value), false),
                 'contribution': contrib_spend_drop, 'rank': 3},
             {'code': 'EMAIL_DISENGAGED', 'present': emails_since_last_open >= params.health_email_no_open_last_n
                 or coalesce(email_open_p <= params.health_decline_p_value, false),
