@@ -318,31 +318,21 @@ late_payments as materialized (
     group by all
 ),
 
--- The baseline's median order value, and how many of the recent orders reach it (SPEND_DROP's shrinking baskets):
--- with baskets as before, each recent order is at or above the baseline's median about half the time.
-baseline_order_medians as materialized (
+-- The baseline's median order value and the recent orders' values, from one pass over the orders of both windows
+-- (SPEND_DROP's shrinking baskets): with baskets as before, each recent order reaches that median about half the time.
+order_values as materialized (
     select
         completed_orders.customer_id,
         windows.snapshot_role,
-        median(completed_orders.amount) as baseline_median_order
+        median(completed_orders.amount) filter (
+            where completed_orders.ordered_date <= windows.baseline_end
+        ) as baseline_median_order,
+        list(completed_orders.amount) filter (
+            where completed_orders.ordered_date >= windows.recent_start
+        ) as recent_order_amounts
     from completed_orders
     inner join windows
-        on completed_orders.ordered_date between windows.baseline_start and windows.baseline_end
-    where completed_orders.amount > 0
-    group by all
-),
-
-recent_order_values as materialized (
-    select
-        completed_orders.customer_id,
-        windows.snapshot_role,
-        count(*) filter (where completed_orders.amount >= medians.baseline_median_order) as orders_recent_at_baseline_median
-    from completed_orders
-    inner join windows
-        on completed_orders.ordered_date between windows.recent_start and windows.snapshot_date
-    inner join baseline_order_medians as medians
-        on medians.customer_id = completed_orders.customer_id
-        and medians.snapshot_role = windows.snapshot_role
+        on completed_orders.ordered_date between windows.baseline_start and windows.snapshot_date
     where completed_orders.amount > 0
     group by all
 ),
@@ -605,6 +595,9 @@ evidence as (
         coalesce(order_stream.n_w30, 0) as orders_w30,
         coalesce(order_stream.amount_recent, 0) as revenue_recent,
         coalesce(order_stream.amount_baseline, 0) as revenue_baseline,
+        coalesce(len(list_filter(
+            order_values.recent_order_amounts, a -> a >= order_values.baseline_median_order
+        )), 0) as orders_recent_at_baseline_median,
         coalesce(order_stream.amount_total, 0) as lifetime_revenue,
         coalesce(order_stream.days_total, 0) as order_days_total,
         coalesce(complaint_stream.n_recent, 0) as complaints_recent,
@@ -618,7 +611,6 @@ evidence as (
         coalesce(emails_after_last_open.emails_since_last_open, 0) as emails_since_last_open,
 
         -- billing and subscriptions
-        coalesce(recent_order_values.orders_recent_at_baseline_median, 0) as orders_recent_at_baseline_median,
         coalesce(late_payments.late_payments_recent, 0) as late_payments_recent,
         case when late_payments.max_days_late_recent > 0 then late_payments.max_days_late_recent end
             as max_days_late_recent,
@@ -670,7 +662,7 @@ evidence as (
     left join email_windows using (customer_id, snapshot_role)
     left join emails_after_last_open using (customer_id, snapshot_role)
     left join late_payments using (customer_id, snapshot_role)
-    left join recent_order_values using (customer_id, snapshot_role)
+    left join order_values using (customer_id, snapshot_role)
     left join nps_latest using (customer_id, snapshot_role)
     left join csat_recent using (customer_id, snapshot_role)
     left join purchase_model_inputs using (customer_id, snapshot_role)
